@@ -88,6 +88,10 @@ export interface Connection {
   /** Selects the timeouts of a phase: preauth uses limits.preauth_timeout, authenticated uses
    * `idleTimeoutMs` (the protocol's RFC value). */
   setPhase(phase: SessionPhase, idleTimeoutMs?: number): void;
+  /** tls-exporter channel binding data for SCRAM-*-PLUS (RFC 9266): 32 octets, only on TLS 1.3
+   * (RFC 9266 §3), null otherwise. Pass it as AuthContext.channelBinding. Optional so that test
+   * fakes need not implement it; the gate's connections always do. */
+  readonly channelBinding?: () => Buffer | null;
   /** Claims one of the account's session slots (limits.max_sessions_per_account); false when all
    * are taken. The slot is released when the connection closes. */
   claimAccount(accountId: number): boolean;
