@@ -18,6 +18,8 @@ export interface AuthContext {
   /** tls-exporter channel binding data (RFC 9266), or null when not available. */
   channelBinding: (() => Buffer | null) | null;
   connectionId: string;
+  /** Aborted when the connection closes: a throttle delay or a queued verification stops early. */
+  signal?: AbortSignal;
 }
 
 export type AuthFailureReason =
