@@ -1,0 +1,165 @@
+// Message body files ("blobs") and how they are written durably.
+//
+// Layout: <store>/blobs/<2 hex>/<24 hex> (256 fan-out directories, created at open) and
+// <store>/blobs/tmp/ for files being written. Directories are 0700, files 0600.
+//
+// Invariant (with the commit order in sqlite-store.ts): a body file is written to tmp/, fsynced,
+// renamed into its fan-out directory, and that directory fsynced BEFORE the database row naming
+// it is committed. So a committed row always has its whole file; a crash can only leave files
+// no row names (in tmp/ or in a fan-out directory), which removeOrphans() deletes at open.
+// Files are unlinked only after the transaction deleting their last reference has committed.
+
+import { promises as fsp, constants as fsc } from "node:fs";
+import { randomBytes } from "node:crypto";
+import path from "node:path";
+import { StoreError } from "./types.js";
+
+const NAME = /^[0-9a-f]{24}$/;
+
+export interface StoredBlob {
+  name: string;
+  size: number;
+}
+
+export type BlobSource = Buffer | { path: string; size: number };
+
+export class Blobs {
+  readonly tmp: string;
+
+  private constructor(readonly root: string) {
+    this.tmp = path.join(root, "tmp");
+  }
+
+  /** Creates the directory tree (0700) if needed and makes it durable. */
+  static async open(root: string): Promise<Blobs> {
+    const b = new Blobs(root);
+    await ensureDir(root);
+    const fans: Promise<void>[] = [];
+    for (let i = 0; i < 256; i++) fans.push(ensureDir(path.join(root, i.toString(16).padStart(2, "0"))));
+    fans.push(ensureDir(b.tmp));
+    await Promise.all(fans);
+    await fsyncDir(root);
+    await fsyncDir(path.dirname(root));
+    return b;
+  }
+
+  pathOf(name: string): string {
+    if (!NAME.test(name)) throw new Error(`bad blob name ${JSON.stringify(name)}`);
+    return path.join(this.root, name.slice(0, 2), name);
+  }
+
+  /** Writes a body durably (see the invariant above) and returns its name and exact size. */
+  async write(source: BlobSource): Promise<StoredBlob> {
+    const name = randomBytes(12).toString("hex");
+    const final = this.pathOf(name);
+    if (Buffer.isBuffer(source)) {
+      const tmp = path.join(this.tmp, name);
+      await writeFileDurably(tmp, source);
+      await this.moveIn(tmp, final);
+      return { name, size: source.length };
+    }
+    const st = await fsp.stat(source.path).catch(() => null);
+    if (!st || !st.isFile()) throw new StoreError("invalid", `message file ${source.path} does not exist`);
+    if (st.size !== source.size) {
+      throw new StoreError("invalid", `message file ${source.path} has ${st.size} bytes, not ${source.size}`);
+    }
+    try {
+      await fsp.rename(source.path, final); // take the file over (same filesystem)
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EXDEV") throw e;
+      const tmp = path.join(this.tmp, name);
+      await fsp.copyFile(source.path, tmp, fsc.COPYFILE_EXCL);
+      await fsp.rename(tmp, final);
+      await fsp.unlink(source.path).catch(() => undefined);
+    }
+    try {
+      await fsp.chmod(final, 0o600);
+      const fh = await fsp.open(final, "r");
+      try {
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      await fsyncDir(path.dirname(final));
+    } catch (e) {
+      await fsp.unlink(final).catch(() => undefined);
+      throw e;
+    }
+    return { name, size: st.size };
+  }
+
+  private async moveIn(tmp: string, final: string): Promise<void> {
+    try {
+      await fsp.rename(tmp, final);
+      await fsyncDir(path.dirname(final));
+    } catch (e) {
+      await fsp.unlink(tmp).catch(() => undefined);
+      await fsp.unlink(final).catch(() => undefined);
+      throw e;
+    }
+  }
+
+  /** Unlinks files whose last reference is gone (called after the commit). Missing files are fine. */
+  async remove(names: readonly string[]): Promise<void> {
+    await Promise.all(names.map((n) => fsp.unlink(this.pathOf(n)).catch(() => undefined)));
+  }
+
+  /** The names of every file in the fan-out directories. */
+  async scan(): Promise<Set<string>> {
+    const found = new Set<string>();
+    for (let i = 0; i < 256; i++) {
+      const dir = path.join(this.root, i.toString(16).padStart(2, "0"));
+      const entries = await fsp.readdir(dir).catch(() => [] as string[]);
+      for (const e of entries) found.add(e);
+    }
+    return found;
+  }
+
+  /** Deletes files no row names (left by a crash between rename and commit) and everything in tmp/.
+   * Only safe while no other writer uses this directory (see lock.ts). Returns what was removed. */
+  async removeOrphans(known: (name: string) => boolean): Promise<string[]> {
+    const removed: string[] = [];
+    for (const e of await fsp.readdir(this.tmp)) {
+      await fsp.rm(path.join(this.tmp, e), { force: true, recursive: true });
+      removed.push(`tmp/${e}`);
+    }
+    for (const name of await this.scan()) {
+      if (!known(name)) {
+        await fsp.rm(path.join(this.root, name.slice(0, 2), name), { force: true, recursive: true });
+        removed.push(name);
+      }
+    }
+    return removed;
+  }
+}
+
+export async function ensureDir(dir: string): Promise<void> {
+  await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
+  await fsp.chmod(dir, 0o700);
+}
+
+export async function fsyncDir(dir: string): Promise<void> {
+  const fh = await fsp.open(dir, "r");
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+async function writeFileDurably(file: string, data: Buffer): Promise<void> {
+  const fh = await fsp.open(file, "wx", 0o600);
+  try {
+    let off = 0;
+    while (off < data.length) {
+      const { bytesWritten } = await fh.write(data, off, data.length - off, null);
+      off += bytesWritten;
+    }
+    await fh.sync();
+  } catch (e) {
+    await fh.close().catch(() => undefined);
+    await fsp.unlink(file).catch(() => undefined);
+    throw e;
+  }
+  await fh.close();
+}
