@@ -212,8 +212,9 @@ export class Session {
       protocol: "pop3",
       secure: conn.secure,
       passwordAuthAllowed: conn.passwordAuthAllowed,
-      channelBinding: null,
+      channelBinding: conn.channelBinding ?? null, // RFC 9266 tls-exporter, for SCRAM-SHA-256-PLUS
       connectionId: conn.id,
+      signal: conn.signal,
     };
   }
 
