@@ -50,6 +50,7 @@ export class Reader {
   private paused = false;
   private abrupt = false; // the stream closed without a clean end
   private failed: InputError | null = null;
+  private received = 0;
   private lastByteAt = 0;
   private lineStartAt = 0;
   private timer: NodeJS.Timeout | null = null;
@@ -61,6 +62,7 @@ export class Reader {
 
   private readonly onData = (chunk: Buffer): void => {
     const now = Date.now();
+    this.received += chunk.length;
     this.lastByteAt = now;
     if (this.buf.buffered === 0 && !this.buf.isDiscarding) this.lineStartAt = now;
     this.buf.push(chunk);
@@ -89,6 +91,23 @@ export class Reader {
   /** Octets received and not yet consumed. */
   get buffered(): number {
     return this.buf.buffered;
+  }
+
+  /** Octets received through this reader so far (including any later discarded). */
+  get bytesReceived(): number {
+    return this.received;
+  }
+
+  /** Rejects the pending read with InputError("closed") if it waits for a line, nothing of one
+   * has arrived, and the client has been quiet for `quietMs` (used at shutdown, so a session
+   * waiting for its next command can say goodbye, while one receiving data finishes). */
+  interruptIdleLine(reason: string, quietMs: number): boolean {
+    const p = this.pending;
+    if (!p || p.kind !== "line" || !this.waiting || this.buf.buffered > 0) return false;
+    if (Date.now() - Math.max(p.since, this.lastByteAt) < quietMs) return false;
+    this.fail(new InputError("closed", reason));
+    this.updateFlow();
+    return true;
   }
 
   setTimeouts(idleTimeoutMs: number, lineTimeoutMs: number = this.lineMs): void {
