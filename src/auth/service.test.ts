@@ -261,6 +261,18 @@ test("at most max_concurrent_per_ip verifications per client IP", async () => {
   assert.equal((await s.auth.verifyPassword("alice@example.test", PASSWORD, ctx())).ok, true);
 });
 
+test("the per-IP cap counts an IPv6 /64 as one client", async () => {
+  const s = setup({ auth: { max_concurrent_per_ip: 1 } });
+  const [a, c, d] = await Promise.all([
+    s.auth.verifyPassword("alice@example.test", PASSWORD, ctx({ remoteAddress: "2001:db8:1:2::1" })),
+    s.auth.verifyPassword("alice@example.test", PASSWORD, ctx({ remoteAddress: "2001:db8:1:2:ffff::9" })),
+    s.auth.verifyPassword("alice@example.test", PASSWORD, ctx({ remoteAddress: "2001:db8:1:3::1" })),
+  ]);
+  assert.equal(a.ok, true);
+  assert.equal(c.ok === false && c.reason, "throttled");
+  assert.equal(d.ok, true, "another /64 is another client");
+});
+
 test("hash_workers bounds argon2 verifications across all clients", async () => {
   const s = setup({ auth: { hash_workers: 1, max_concurrent_per_ip: 10 } });
   const all = await Promise.all(

@@ -15,11 +15,13 @@
 // - Only password guesses are counted as failures by the throttle, not syntax errors, refusals
 //   or cancelled attempts.
 // - User names are full addresses, compared lower-cased.
+// - The per-IP cap counts an IPv4 address or an IPv6 /64 as one client.
 
 import { createHmac, randomBytes } from "node:crypto";
 import { setTimeout as delay } from "node:timers/promises";
 import type { Config } from "../config/schema.js";
 import { audit, type AuditLogger } from "../log/audit.js";
+import { networkKey } from "../policy/cidr.js";
 import type { AuthThrottle } from "../policy/types.js";
 import type { Account, Store } from "../store/types.js";
 import { DUMMY_HASH, PasswordHasher } from "./passwords.js";
@@ -64,6 +66,16 @@ type Failure = { ok: false; reason: AuthFailureReason; message: string };
 /** User names are addresses, compared case-insensitively (src/store/types.ts stores them lower-cased). */
 export function normalizeUsername(username: string): string {
   return username.toLowerCase();
+}
+
+/** The unit the per-IP cap counts: the IPv4 address or the IPv6 /64 (one subscriber holds a
+ * whole /64 and could rotate through it), as the policy's limiter and throttle count clients. */
+export function clientKey(ip: string): string {
+  try {
+    return networkKey(ip, 32, 64);
+  } catch {
+    return `?${ip.slice(0, 64)}`;
+  }
 }
 
 /** A log-safe rendering of what the client sent as user name (bounded). */
@@ -197,7 +209,7 @@ export class DefaultAuthService implements AuthService {
     }
     let release = () => {};
     if (claimSlot) {
-      const slot = this.#perIp.tryAcquire(ip);
+      const slot = this.#perIp.tryAcquire(clientKey(ip));
       if (slot === null) {
         return this.#failed(ctx, mechanism, user, "throttled", "too many logins in progress from this address, try again later", {
           detail: "max_concurrent_per_ip",
