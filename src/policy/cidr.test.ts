@@ -196,3 +196,46 @@ test("NetworkList finds the first match and names bad entries", () => {
   assert.equal(list.covers(parseCidr("2001:db8:5::/48")), true);
   assert.throws(() => NetworkList.parse(["10.0.0.0/8", "10.0.0.300"], "access.deny"), /access\.deny\[1\]/);
 });
+
+test("round trip and agreement with Node and WHATWG URL on random addresses", async () => {
+  const { isIP } = await import("node:net");
+  let seed = 12345;
+  const rand = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+  for (let i = 0; i < 3000; i++) {
+    // IPv6 with zero groups likely, so compression paths are exercised.
+    const groups = Array.from({ length: 8 }, () => (rand() < 0.4 ? 0 : Math.floor(rand() * 0x10000)));
+    if (groups[5] === 0xffff && groups.slice(0, 5).every((g) => g === 0)) groups[5] = 1; // skip mapped
+    const text = groups.map((g) => g.toString(16)).join(":");
+    const canonical = normalizeIp(text);
+    assert.equal(canonical, new URL(`http://[${text}]/`).hostname.slice(1, -1), text);
+    assert.equal(normalizeIp(canonical), canonical);
+    assert.equal(isIP(canonical), 6);
+    const v4 = Array.from({ length: 4 }, () => Math.floor(rand() * 256)).join(".");
+    assert.equal(normalizeIp(v4), v4);
+    assert.equal(normalizeIp(`::ffff:${v4}`), v4);
+  }
+});
+
+test("random junk never throws anything but AddressError, and what parses is a real address", async () => {
+  const { isIP } = await import("node:net");
+  const alphabet = "0123456789abcdefABCDEF:.%/ \u0000\u00a0x-+";
+  let seed = 777;
+  const rand = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+  for (let i = 0; i < 20_000; i++) {
+    const len = Math.floor(rand() * 40);
+    let s = "";
+    for (let j = 0; j < len; j++) s += alphabet[Math.floor(rand() * alphabet.length)];
+    try {
+      const ip = parseIp(s);
+      assert.notEqual(isIP(s.split("%")[0]!), 0, `accepted ${JSON.stringify(s)}, Node does not`);
+      assert.ok(ip.family === 4 || ip.family === 6);
+    } catch (err) {
+      assert.ok(err instanceof AddressError, `${JSON.stringify(s)}: ${String(err)}`);
+    }
+    try {
+      parseCidr(s);
+    } catch (err) {
+      assert.ok(err instanceof AddressError, `${JSON.stringify(s)}: ${String(err)}`);
+    }
+  }
+});
