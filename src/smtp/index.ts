@@ -1,0 +1,55 @@
+// The SMTP protocol handler the gate runs for every SMTP connection (MX on 25, submission on 587
+// and 465): `createSmtpHandler(services)`. State shared by all sessions of one server (send-limit
+// windows, the spool directory) lives in the handler, not in module globals.
+
+import type { ProtocolHandler, RefusalReason } from "../net/types.js";
+import type { Services } from "../services.js";
+import { Session, type SmtpShared } from "./session.js";
+import { SendLimiter } from "./sendlimit.js";
+import { spoolDir } from "./spool.js";
+import { formatReply, reply } from "./reply.js";
+
+export interface SmtpHandlerOptions {
+  /** Pause before the greeting on MX listeners to catch clients that talk first (default 200 ms). */
+  greetDelayMs?: number;
+  /** Clock for the send limits (tests). */
+  now?: () => number;
+}
+
+export function createSmtpHandler(services: Services, opts: SmtpHandlerOptions = {}): ProtocolHandler {
+  let dir: Promise<string> | null = null;
+  const shared: SmtpShared = {
+    limiter: new SendLimiter({
+      messagesPerHour: services.config.smtp.max_messages_per_hour,
+      recipientsPerDay: services.config.smtp.max_recipients_per_day,
+      now: opts.now,
+    }),
+    spoolDir: () => {
+      dir ??= spoolDir(services.dataDir).catch((e: unknown) => {
+        dir = null;
+        throw e;
+      });
+      return dir;
+    },
+    greetDelayMs: opts.greetDelayMs ?? 200,
+  };
+  const host = services.config.server.hostname;
+  return {
+    protocol: "smtp",
+    refusal(reason: RefusalReason): string {
+      // RFC 5321 §3.1: a server may answer the connection with 554 instead of 220.
+      switch (reason) {
+        case "shutdown":
+          return formatReply(reply(421, "4.3.2", `${host} Service shutting down`));
+        case "too-many-connections":
+        case "rate":
+          return formatReply(reply(421, "4.7.0", `${host} Too many connections, try again later`));
+        default:
+          return formatReply(reply(554, "5.7.1", `${host} Access denied`));
+      }
+    },
+    async serve(conn) {
+      await new Session(services, conn, shared).run();
+    },
+  };
+}
