@@ -104,15 +104,20 @@ export class Blobs {
     await Promise.all(names.map((n) => fsp.unlink(this.pathOf(n)).catch(() => undefined)));
   }
 
-  /** The names of every file in the fan-out directories. */
-  async scan(): Promise<Set<string>> {
-    const found = new Set<string>();
+  /** Every entry in the fan-out directories, as "<2 hex>/<name>" relative to the blob root. */
+  async scan(): Promise<string[]> {
+    const found: string[] = [];
     for (let i = 0; i < 256; i++) {
-      const dir = path.join(this.root, i.toString(16).padStart(2, "0"));
-      const entries = await fsp.readdir(dir).catch(() => [] as string[]);
-      for (const e of entries) found.add(e);
+      const fan = i.toString(16).padStart(2, "0");
+      const entries = await fsp.readdir(path.join(this.root, fan)).catch(() => [] as string[]);
+      for (const e of entries) found.push(`${fan}/${e}`);
     }
     return found;
+  }
+
+  /** The relative path ("<2 hex>/<name>") a blob of this name must have. */
+  relativePath(name: string): string {
+    return `${name.slice(0, 2)}/${name}`;
   }
 
   /** Deletes files no row names (left by a crash between rename and commit) and everything in tmp/.
@@ -123,10 +128,11 @@ export class Blobs {
       await fsp.rm(path.join(this.tmp, e), { force: true, recursive: true });
       removed.push(`tmp/${e}`);
     }
-    for (const name of await this.scan()) {
-      if (!known(name)) {
-        await fsp.rm(path.join(this.root, name.slice(0, 2), name), { force: true, recursive: true });
-        removed.push(name);
+    for (const rel of await this.scan()) {
+      const name = rel.slice(3);
+      if (!(NAME.test(name) && rel === this.relativePath(name) && known(name))) {
+        await fsp.rm(path.join(this.root, rel), { force: true, recursive: true });
+        removed.push(rel);
       }
     }
     return removed;

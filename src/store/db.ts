@@ -6,6 +6,8 @@
 // - blobs.refs always equals the number of `messages` and `queue` rows pointing at the blob;
 //   a blob whose refs drops to 0 is deleted in the same transaction and its file unlinked after
 //   the commit.
+// - ids of domains, accounts, aliases, mailboxes and messages are never reused (AUTOINCREMENT):
+//   a stale id held by a session can never reach another user's mailbox or message.
 // The schema version is kept in `schema_version`; MIGRATIONS[i] upgrades version i to i+1.
 
 import Database from "better-sqlite3";
@@ -18,14 +20,14 @@ const MIGRATIONS: string[] = [
   CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 
   CREATE TABLE domains (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     name TEXT NOT NULL UNIQUE,
     catch_all TEXT,
     created_at INTEGER NOT NULL
   );
 
   CREATE TABLE accounts (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     address TEXT NOT NULL UNIQUE,
     domain_id INTEGER NOT NULL REFERENCES domains(id),
     credentials TEXT,
@@ -36,7 +38,7 @@ const MIGRATIONS: string[] = [
   CREATE INDEX accounts_domain ON accounts(domain_id);
 
   CREATE TABLE aliases (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     address TEXT NOT NULL UNIQUE,
     domain_id INTEGER NOT NULL REFERENCES domains(id),
     targets TEXT NOT NULL
@@ -44,7 +46,7 @@ const MIGRATIONS: string[] = [
   CREATE INDEX aliases_domain ON aliases(domain_id);
 
   CREATE TABLE mailboxes (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
     name TEXT NOT NULL,
     special_use TEXT,
@@ -70,7 +72,7 @@ const MIGRATIONS: string[] = [
   CREATE INDEX blobs_unreferenced ON blobs(id) WHERE refs <= 0;
 
   CREATE TABLE messages (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     mailbox_id INTEGER NOT NULL REFERENCES mailboxes(id) ON DELETE CASCADE,
     uid INTEGER NOT NULL,
     modseq INTEGER NOT NULL,

@@ -98,7 +98,10 @@ export async function checkIntegrity(ctx: Ctx): Promise<IntegrityReport> {
       }),
     );
   }
-  for (const f of files) if (!known.has(f)) add(`file blobs/${f.slice(0, 2)}/${f}: no message refers to it (or a write is in progress)`);
+  for (const rel of files) {
+    const name = rel.slice(3);
+    if (!(known.has(name) && rel === ctx.blobs.relativePath(name))) add(`file blobs/${rel}: no message refers to it (or a write is in progress)`);
+  }
   for (const f of await fsp.readdir(ctx.blobs.tmp).catch(() => [] as string[])) add(`file blobs/tmp/${f}: left over (or a write is in progress)`);
 
   const report: IntegrityReport = { ok: problems.length === 0, problems, messages: snap.messages, blobs: snap.blobs.length };

@@ -15,6 +15,7 @@ const SYSTEM_BY_LOWER = new Map<string, string>(SYSTEM_FLAGS.map((f) => [f.toLow
 const ATOM_SPECIALS = /[(){ \x00-\x1f\x7f%*"\\\]]/;
 
 export function normaliseDomain(name: string): string {
+  if (/[\x00-\x1f\x7f]/.test(name)) throw new StoreError("invalid", `invalid domain name: ${JSON.stringify(name)}`);
   const d = name.trim().toLowerCase().replace(/\.$/, "");
   if (d === "" || d.length > 253 || /[\s@/\\]/.test(d) || d.startsWith(".") || d.includes("..")) {
     throw new StoreError("invalid", `invalid domain name: ${JSON.stringify(name)}`);
@@ -24,6 +25,8 @@ export function normaliseDomain(name: string): string {
 
 /** Lower-cases `local@domain`; the local part too (see types.ts). */
 export function normaliseAddress(address: string): string {
+  // Control characters are refused before trimming: "a@b\r\n" is an injection, not padding.
+  if (/[\x00-\x1f\x7f]/.test(address)) throw new StoreError("invalid", `invalid address: ${JSON.stringify(address)}`);
   const a = address.trim().toLowerCase();
   const at = a.lastIndexOf("@");
   if (at <= 0 || at === a.length - 1 || a.length > 320 || /[\s\x00-\x1f\x7f]/.test(a)) {

@@ -1,0 +1,396 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtemp, rm, readdir, writeFile, access } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { openStore } from "./index.js";
+import { StoreError, type MailboxEvent, type Store } from "./types.js";
+
+interface Fixture {
+  store: Store;
+  dir: string;
+  accountId: number;
+  inbox: number;
+  trash: number;
+}
+
+async function withStore(fn: (f: Fixture) => Promise<void>): Promise<void> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), "portcullis-store-"));
+  const store = await openStore(dir);
+  try {
+    await store.addDomain("example.test");
+    const a = await store.createAccount("user@example.test");
+    const inbox = (await store.getMailbox(a.id, "INBOX"))!.id;
+    const trash = (await store.getMailbox(a.id, "Trash"))!.id;
+    await fn({ store, dir, accountId: a.id, inbox, trash });
+  } finally {
+    await store.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+const code = (c: StoreError["code"]) => (e: unknown) => e instanceof StoreError && e.code === c;
+const msg = (n: number | string): Buffer => Buffer.from(`Subject: ${n}\r\nFrom: a@example.test\r\n\r\nBody of message ${n}.\r\n`);
+
+async function blobFiles(dir: string): Promise<string[]> {
+  const root = path.join(dir, "store", "blobs");
+  const out: string[] = [];
+  for (const d of await readdir(root)) if (d !== "tmp") for (const f of await readdir(path.join(root, d))) out.push(f);
+  return out;
+}
+
+test("append: UIDs strictly ascending from 1, one new MODSEQ each, metadata kept", async () => {
+  await withStore(async ({ store, inbox }) => {
+    const date = new Date(Date.UTC(2025, 5, 1, 12, 0, 0));
+    const mb0 = (await store.getMailboxById(inbox))!;
+    const r1 = await store.appendMessage(inbox, { body: msg(1), flags: ["\\seen", "$Label1"], internalDate: date, parsed: { subject: "1" } });
+    const r2 = await store.appendMessage(inbox, { body: msg(2) });
+    assert.deepEqual([r1.uid, r2.uid], [1, 2]);
+    assert.ok(r2.modseq > r1.modseq && r1.modseq > 0);
+    assert.equal(r1.uidValidity, mb0.uidValidity);
+    assert.equal(r1.mailboxId, inbox);
+    const list = await store.listMessages(inbox);
+    assert.equal(list.length, 2);
+    assert.deepEqual(list[0], {
+      id: r1.id,
+      mailboxId: inbox,
+      uid: 1,
+      modseq: r1.modseq,
+      flags: ["\\Seen", "$Label1"],
+      internalDate: date,
+      size: msg(1).length,
+      parsed: { subject: "1" },
+    });
+    assert.equal(list[1]!.parsed, null);
+    assert.deepEqual(list[1]!.flags, []);
+    const mb = (await store.getMailboxById(inbox))!;
+    assert.equal(mb.uidNext, 3);
+    assert.equal(mb.highestModseq, r2.modseq);
+    assert.deepEqual(await store.readBody(r1.id), msg(1));
+  });
+});
+
+test("append refuses unknown mailboxes, bad flags and non-JSON parsed, leaving no file behind", async () => {
+  await withStore(async ({ store, dir, inbox }) => {
+    await assert.rejects(store.appendMessage(99999, { body: msg(1) }), code("not-found"));
+    await assert.rejects(store.appendMessage(inbox, { body: msg(1), flags: ["\\Recent"] }), code("invalid"));
+    await assert.rejects(store.appendMessage(inbox, { body: msg(1), flags: ["bad flag"] }), code("invalid"));
+    await assert.rejects(store.appendMessage(inbox, { body: msg(1), flags: ["a(b"] }), code("invalid"));
+    await assert.rejects(store.appendMessage(inbox, { body: msg(1), parsed: () => 1 }), code("invalid"));
+    await assert.rejects(store.deliver([], { body: msg(1) }), code("invalid"));
+    assert.deepEqual(await blobFiles(dir), []);
+    assert.equal((await store.mailboxStatus(inbox)).uidNext, 1);
+  });
+});
+
+test("UIDs are never reused, also after expunge and reopen; status counters follow", async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), "portcullis-store-"));
+  try {
+    let store = await openStore(dir);
+    await store.addDomain("example.test");
+    const a = await store.createAccount("user@example.test");
+    const inbox = (await store.getMailbox(a.id, "INBOX"))!.id;
+    for (let i = 1; i <= 3; i++) await store.appendMessage(inbox, { body: msg(i), flags: i === 1 ? ["\\Seen"] : [] });
+    let st = await store.mailboxStatus(inbox);
+    assert.equal(st.messages, 3);
+    assert.equal(st.unseen, 2);
+    assert.equal(st.deleted, 0);
+    assert.equal(st.size, msg(1).length + msg(2).length + msg(3).length);
+    await store.expunge(inbox, [3]);
+    await store.close();
+    store = await openStore(dir);
+    const r = await store.appendMessage(inbox, { body: msg(4) });
+    assert.equal(r.uid, 4);
+    st = await store.mailboxStatus(inbox);
+    assert.equal(st.messages, 3);
+    assert.equal(st.uidNext, 5);
+    assert.deepEqual((await store.listMessages(inbox)).map((m) => m.uid), [1, 2, 4]);
+    await store.close();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test("flags: system flags canonicalised, keywords kept as given but matched case-insensitively", async () => {
+  await withStore(async ({ store, inbox }) => {
+    await store.appendMessage(inbox, { body: msg(1), flags: ["$Junk", "\\FLAGGED", "\\seen", "$junk", "\\Seen"] });
+    let [m] = await store.getMessages(inbox, [1]);
+    assert.deepEqual(m!.flags, ["\\Seen", "\\Flagged", "$Junk"]);
+
+    let r = await store.storeFlags(inbox, [1], "add", ["$JUNK", "NonJunk", "\\answered"]);
+    assert.deepEqual(r.changed.map((c) => c.flags), [["\\Seen", "\\Answered", "\\Flagged", "$Junk", "NonJunk"]]);
+    r = await store.storeFlags(inbox, [1], "remove", ["$junk", "\\SEEN"]);
+    assert.deepEqual(r.changed[0]!.flags, ["\\Answered", "\\Flagged", "NonJunk"]);
+    r = await store.storeFlags(inbox, [1], "set", ["\\Draft", "x", "X"]);
+    assert.deepEqual(r.changed[0]!.flags, ["\\Draft", "x"]);
+    [m] = await store.getMessages(inbox, [1]);
+    assert.deepEqual(m!.flags, ["\\Draft", "x"]);
+    await assert.rejects(store.storeFlags(inbox, [1], "add", ["\\Recent"]), code("invalid"));
+    await assert.rejects(store.storeFlags(inbox, [1], "add", [""]), code("invalid"));
+  });
+});
+
+test("storeFlags: one new MODSEQ per change, no-ops take none, UNCHANGEDSINCE reports modified", async () => {
+  await withStore(async ({ store, inbox }) => {
+    for (let i = 1; i <= 3; i++) await store.appendMessage(inbox, { body: msg(i) });
+    const before = (await store.mailboxStatus(inbox)).highestModseq;
+    const r = await store.storeFlags(inbox, [1, 2, 3, 77], "add", ["\\Seen"]);
+    assert.deepEqual(r.modified, []);
+    assert.deepEqual(r.changed.map((c) => c.uid), [1, 2, 3]);
+    const m1 = r.changed[0]!.modseq;
+    assert.ok(m1 > before);
+    assert.ok(r.changed.every((c) => c.modseq === m1));
+    let st = await store.mailboxStatus(inbox);
+    assert.equal(st.highestModseq, m1);
+    assert.equal(st.unseen, 0);
+
+    const noop = await store.storeFlags(inbox, [1, 2], "add", ["\\seen"]);
+    assert.deepEqual(noop, { changed: [], modified: [] });
+    assert.equal((await store.mailboxStatus(inbox)).highestModseq, m1);
+
+    // Message 2 changes again, so its MODSEQ passes m1.
+    const r2 = await store.storeFlags(inbox, [2], "add", ["\\Deleted"]);
+    const m2 = r2.changed[0]!.modseq;
+    assert.ok(m2 > m1);
+    st = await store.mailboxStatus(inbox);
+    assert.equal(st.deleted, 1);
+    // RFC 7162 §3.1.3: with UNCHANGEDSINCE m1, message 2 (modseq m2 > m1) fails, 1 and 3 change.
+    const cond = await store.storeFlags(inbox, [1, 2, 3], "add", ["\\Flagged"], m1);
+    assert.deepEqual(cond.modified, [2]);
+    assert.deepEqual(cond.changed.map((c) => c.uid), [1, 3]);
+    const [m] = await store.getMessages(inbox, [2]);
+    assert.deepEqual(m!.flags, ["\\Seen", "\\Deleted"]);
+    await assert.rejects(store.storeFlags(4242, [1], "add", ["\\Seen"]), code("not-found"));
+  });
+});
+
+test("getMessages returns existing UIDs ascending and skips missing ones", async () => {
+  await withStore(async ({ store, inbox }) => {
+    for (let i = 1; i <= 5; i++) await store.appendMessage(inbox, { body: msg(i) });
+    assert.deepEqual((await store.getMessages(inbox, [5, 2, 9, 2])).map((m) => m.uid), [2, 5]);
+    assert.deepEqual(await store.getMessages(inbox, []), []);
+    await assert.rejects(store.getMessages(999, [1]), code("not-found"));
+  });
+});
+
+test("openBody streams the body or an inclusive byte range", async () => {
+  await withStore(async ({ store, inbox }) => {
+    const body = msg("range");
+    const r = await store.appendMessage(inbox, { body });
+    const read = async (s: NodeJS.ReadableStream): Promise<Buffer> => {
+      const parts: Buffer[] = [];
+      for await (const c of s) parts.push(c as Buffer);
+      return Buffer.concat(parts);
+    };
+    assert.deepEqual(await read(await store.openBody(r.id)), body);
+    assert.deepEqual(await read(await store.openBody(r.id, { start: 2, end: 5 })), body.subarray(2, 6));
+    assert.deepEqual(await read(await store.openBody(r.id, { start: 10 })), body.subarray(10));
+    assert.deepEqual(await read(await store.openBody(r.id, { start: body.length + 5 })), Buffer.alloc(0));
+    await assert.rejects(store.openBody(r.id, { start: 5, end: 2 }), code("invalid"));
+    await assert.rejects(store.openBody(12345), code("not-found"));
+    await assert.rejects(store.readBody(12345), code("not-found"));
+  });
+});
+
+test("append takes over a body file (renamed into the store)", async () => {
+  await withStore(async ({ store, dir, inbox }) => {
+    const file = path.join(dir, "incoming.eml");
+    await writeFile(file, msg("file"));
+    const r = await store.appendMessage(inbox, { body: { path: file, size: msg("file").length } });
+    assert.deepEqual(await store.readBody(r.id), msg("file"));
+    await assert.rejects(access(file));
+    const wrong = path.join(dir, "wrong.eml");
+    await writeFile(wrong, "abc");
+    await assert.rejects(store.appendMessage(inbox, { body: { path: wrong, size: 10 } }), code("invalid"));
+    await assert.rejects(store.appendMessage(inbox, { body: { path: path.join(dir, "none"), size: 1 } }), code("invalid"));
+    assert.equal((await store.checkIntegrity()).ok, true);
+  });
+});
+
+test("expunge: \\Deleted messages or given UIDs; VANISHED remembered; files removed with the last reference", async () => {
+  await withStore(async ({ store, dir, inbox, trash }) => {
+    for (let i = 1; i <= 5; i++) await store.appendMessage(inbox, { body: msg(i) });
+    await store.copyMessages(inbox, [1], trash); // message 1's body is now shared
+    assert.equal((await blobFiles(dir)).length, 5);
+    await store.storeFlags(inbox, [1, 3], "add", ["\\Deleted"]);
+    const hm = (await store.mailboxStatus(inbox)).highestModseq;
+    assert.deepEqual(await store.expunge(inbox), [1, 3]);
+    assert.deepEqual(await store.expunge(inbox), []);
+    const st = await store.mailboxStatus(inbox);
+    assert.equal(st.messages, 3);
+    assert.equal(st.deleted, 0);
+    assert.equal(st.highestModseq, hm + 1);
+    assert.equal((await blobFiles(dir)).length, 4); // 1 lives on in Trash, 3 is gone
+    assert.deepEqual(await store.expunge(inbox, [2, 42]), [2]);
+    assert.equal((await blobFiles(dir)).length, 3);
+    assert.deepEqual((await store.listMessages(inbox)).map((m) => m.uid), [4, 5]);
+    const ch = await store.changesSince(inbox, hm);
+    assert.deepEqual(ch.vanished, [1, 2, 3]);
+    assert.deepEqual((await store.changesSince(inbox, hm + 1)).vanished, [2]);
+    await store.expunge(trash, [1]);
+    assert.equal((await blobFiles(dir)).length, 2);
+    assert.equal((await store.checkIntegrity()).ok, true);
+  });
+});
+
+test("copy: COPYUID mapping in source order, new UIDs and MODSEQ, flags kept, body shared", async () => {
+  await withStore(async ({ store, dir, inbox, trash }) => {
+    for (let i = 1; i <= 4; i++) await store.appendMessage(inbox, { body: msg(i), flags: i === 2 ? ["\\Seen", "$x"] : [] });
+    await store.appendMessage(trash, { body: msg("t") });
+    const tv = (await store.getMailboxById(trash))!.uidValidity;
+    const r = await store.copyMessages(inbox, [4, 2, 3, 99], trash);
+    assert.deepEqual(r, { uidValidity: tv, mapping: [[2, 2], [3, 3], [4, 4]] });
+    const copied = await store.listMessages(trash);
+    assert.deepEqual(copied.map((m) => m.uid), [1, 2, 3, 4]);
+    assert.deepEqual(copied[1]!.flags, ["\\Seen", "$x"]);
+    assert.deepEqual(await store.readBody(copied[1]!.id), msg(2));
+    assert.ok(copied[1]!.modseq > copied[0]!.modseq);
+    assert.equal((await blobFiles(dir)).length, 5);
+    assert.equal((await store.listMessages(inbox)).length, 4);
+    assert.deepEqual(await store.copyMessages(inbox, [77], trash), { uidValidity: tv, mapping: [] });
+    await assert.rejects(store.copyMessages(inbox, [1], 4242), code("not-found"));
+    // Copy into the same mailbox is allowed (IMAP COPY to the selected mailbox).
+    const same = await store.copyMessages(inbox, [1], inbox);
+    assert.deepEqual(same.mapping, [[1, 5]]);
+  });
+});
+
+test("move: copies then expunges the source atomically", async () => {
+  await withStore(async ({ store, inbox, trash }) => {
+    for (let i = 1; i <= 3; i++) await store.appendMessage(inbox, { body: msg(i) });
+    const events: MailboxEvent[] = [];
+    store.subscribe(inbox, (e) => events.push(e));
+    store.subscribe(trash, (e) => events.push(e));
+    const r = await store.moveMessages(inbox, [1, 3], trash);
+    assert.deepEqual(r.mapping, [[1, 1], [3, 2]]);
+    assert.deepEqual((await store.listMessages(inbox)).map((m) => m.uid), [2]);
+    assert.deepEqual((await store.listMessages(trash)).map((m) => m.uid), [1, 2]);
+    assert.deepEqual(
+      events.map((e) => e.kind),
+      ["exists", "exists", "expunge"],
+    );
+    const exp = events[2] as Extract<MailboxEvent, { kind: "expunge" }>;
+    assert.deepEqual(exp.uids, [1, 3]);
+    assert.equal(exp.mailboxId, inbox);
+    const { vanished } = await store.changesSince(inbox, 3);
+    assert.deepEqual(vanished, [1, 3]);
+    assert.equal((await store.checkIntegrity()).ok, true);
+  });
+});
+
+test("changesSince: appended and changed messages above the MODSEQ, ascending", async () => {
+  await withStore(async ({ store, inbox }) => {
+    for (let i = 1; i <= 4; i++) await store.appendMessage(inbox, { body: msg(i) });
+    const since = (await store.mailboxStatus(inbox)).highestModseq;
+    assert.deepEqual(await store.changesSince(inbox, since), { changed: [], vanished: [] });
+    await store.storeFlags(inbox, [3], "add", ["\\Answered"]);
+    await store.appendMessage(inbox, { body: msg(5) });
+    await store.storeFlags(inbox, [1], "add", ["\\Seen"]);
+    const ch = await store.changesSince(inbox, since);
+    assert.deepEqual(ch.changed.map((m) => m.uid), [1, 3, 5]);
+    assert.deepEqual(ch.changed[1]!.flags, ["\\Answered"]);
+    assert.equal((await store.changesSince(inbox, 0)).changed.length, 5);
+    await assert.rejects(store.changesSince(999, 0), code("not-found"));
+  });
+});
+
+test("quota: append, deliver and copy refused over quota; nothing stored", async () => {
+  await withStore(async ({ store, dir, accountId, inbox, trash }) => {
+    const small = Buffer.alloc(100, 0x61);
+    await store.setQuota(accountId, 250);
+    await store.appendMessage(inbox, { body: small });
+    await store.appendMessage(trash, { body: small });
+    await assert.rejects(store.appendMessage(inbox, { body: small }), (e: unknown) => code("over-quota")(e) && /user@example.test/.test((e as Error).message));
+    assert.equal(await store.quotaUsage(accountId), 200);
+    await store.appendMessage(inbox, { body: Buffer.alloc(50) }); // exactly at the quota is fine
+    await assert.rejects(store.copyMessages(inbox, [1], trash), code("over-quota"));
+
+    const other = await store.createAccount("other@example.test", { quotaBytes: 1000 });
+    const oin = (await store.getMailbox(other.id, "INBOX"))!.id;
+    await assert.rejects(store.deliver([oin, inbox], { body: small }), code("over-quota"));
+    assert.equal((await store.mailboxStatus(oin)).messages, 0); // all or nothing
+    const res = await store.deliver([oin], { body: small });
+    assert.equal(res.length, 1);
+    assert.equal((await blobFiles(dir)).length, 4);
+    await store.setQuota(accountId, null);
+    await store.appendMessage(inbox, { body: small });
+    assert.equal((await store.checkIntegrity()).ok, true);
+  });
+});
+
+test("deliver: one body file shared by all targets, visible together, deleted with the last entry", async () => {
+  await withStore(async ({ store, dir, inbox }) => {
+    const b = await store.createAccount("b@example.test");
+    const binbox = (await store.getMailbox(b.id, "INBOX"))!.id;
+    const res = await store.deliver([inbox, binbox], { body: msg("both"), flags: ["$Forwarded"] });
+    assert.deepEqual(res.map((r) => [r.mailboxId, r.uid]), [[inbox, 1], [binbox, 1]]);
+    assert.equal((await blobFiles(dir)).length, 1);
+    assert.deepEqual(await store.readBody(res[1]!.id), msg("both"));
+    await store.expunge(inbox, [1]);
+    assert.equal((await blobFiles(dir)).length, 1);
+    await store.deleteMailbox(binbox);
+    assert.equal((await blobFiles(dir)).length, 0);
+    await assert.rejects(store.deliver([inbox, 4242], { body: msg(1) }), code("not-found"));
+    assert.equal((await blobFiles(dir)).length, 0);
+    assert.equal((await store.checkIntegrity()).ok, true);
+  });
+});
+
+test("subscribe: events after the commit, per mailbox, unsubscribe works, a throwing listener harms no one", async () => {
+  await withStore(async ({ store, inbox, trash }) => {
+    const seen: MailboxEvent[] = [];
+    const trashSeen: MailboxEvent[] = [];
+    store.subscribe(inbox, () => {
+      throw new Error("bad listener");
+    });
+    const off = store.subscribe(inbox, (e) => {
+      seen.push(e);
+      if (e.kind === "exists") {
+        // The row is committed when the event fires: a synchronous read already sees it.
+        assert.ok(e.uid > 0);
+      }
+    });
+    store.subscribe(trash, (e) => trashSeen.push(e));
+    const r = await store.appendMessage(inbox, { body: msg(1) });
+    assert.deepEqual(seen, [{ kind: "exists", mailboxId: inbox, uid: 1, modseq: r.modseq }]);
+    const f = await store.storeFlags(inbox, [1], "add", ["\\Deleted"]);
+    assert.deepEqual(seen[1], { kind: "flags", mailboxId: inbox, changes: f.changed });
+    await store.expunge(inbox);
+    assert.equal(seen[2]!.kind, "expunge");
+    assert.deepEqual((seen[2] as Extract<MailboxEvent, { kind: "expunge" }>).uids, [1]);
+    off();
+    await store.appendMessage(inbox, { body: msg(2) });
+    assert.equal(seen.length, 3);
+    assert.equal(trashSeen.length, 0);
+    await store.deleteMailbox(trash);
+    assert.deepEqual(trashSeen, [{ kind: "deleted", mailboxId: trash }]);
+  });
+});
+
+test("concurrent appends all commit with distinct ascending UIDs", async () => {
+  await withStore(async ({ store, inbox }) => {
+    const results = await Promise.all(Array.from({ length: 50 }, (_, i) => store.appendMessage(inbox, { body: msg(i) })));
+    const uids = results.map((r) => r.uid).sort((a, b) => a - b);
+    assert.deepEqual(uids, Array.from({ length: 50 }, (_, i) => i + 1));
+    const modseqs = new Set(results.map((r) => r.modseq));
+    assert.equal(modseqs.size, 50);
+    for (const r of results) {
+      const [m] = await store.getMessages(inbox, [r.uid]);
+      assert.equal(m!.id, r.id);
+    }
+    // One over-quota append in a concurrent batch fails alone.
+    const acct = (await store.listAccounts())[0]!;
+    await store.setQuota(acct.id, (await store.quotaUsage(acct.id)) + 100);
+    const mixed = await Promise.allSettled([
+      store.appendMessage(inbox, { body: Buffer.alloc(60) }),
+      store.appendMessage(inbox, { body: Buffer.alloc(60) }),
+      store.appendMessage(inbox, { body: Buffer.alloc(30) }),
+    ]);
+    // Commit order follows whichever body file is durable first, so either 60-byte append may lose.
+    assert.equal(mixed.filter((m) => m.status === "rejected").length, 1);
+    assert.equal(mixed[2]!.status, "fulfilled");
+    const lost = mixed.find((m) => m.status === "rejected") as PromiseRejectedResult;
+    assert.ok(code("over-quota")(lost.reason));
+    assert.equal((await store.checkIntegrity()).ok, true);
+  });
+});
