@@ -141,10 +141,10 @@ export class DefaultAuthService implements AuthService {
   }
 
   startSasl(mechanism: string, ctx: AuthContext): SaslExchange {
-    const mech = mechanism.toUpperCase();
+    const mech = mechanism.toUpperCase().slice(0, 64); // bounded: it goes into the audit log
     const refuse = (reason: AuthFailureReason, message: string) =>
       new RefusedExchange(mech, () => toStep(this.#failed(ctx, mech, null, reason, message)));
-    if (!(MECHANISMS as readonly string[]).includes(mech)) return refuse("unsupported", `${FAILURE_MESSAGES.unsupported}: ${mech.slice(0, 40)}`);
+    if (!(MECHANISMS as readonly string[]).includes(mech)) return refuse("unsupported", FAILURE_MESSAGES.unsupported);
     if (!ctx.passwordAuthAllowed) return refuse("encryption-required", FAILURE_MESSAGES["encryption-required"]);
     const hooks = this.#hooks(mech, ctx);
     if (mech === "PLAIN") return new PlainExchange(hooks);
@@ -160,6 +160,7 @@ export class DefaultAuthService implements AuthService {
     });
   }
 
+  /** A protocol's own login command (IMAP LOGIN, POP3 USER/PASS); audited as mechanism "password". */
   verifyPassword(username: string, password: string, ctx: AuthContext): Promise<PasswordResult> {
     return this.#verify("password", username, password, ctx);
   }
