@@ -3,9 +3,16 @@
 // the store); a running server picks them up within seconds (BanList.refresh()).
 
 import type { Command } from "commander";
-import { createPolicy } from "../policy/index.js";
 import { duration, network } from "../config/schema.js";
 import { CliError, withConfig, withStore, out, table } from "./common.js";
+import type { Config } from "../config/schema.js";
+import type { Store } from "../store/types.js";
+import type { AuditLogger } from "../log/audit.js";
+
+async function banList(o: { config: Config; store: Store; log: AuditLogger }) {
+  const { createPolicy } = await import("../policy/index.js");
+  return (await createPolicy(o)).bans;
+}
 
 function parseSubject(s: string): string {
   const r = network.safeParse(s.trim());
@@ -46,8 +53,8 @@ export function registerBans(program: Command): void {
       ms = r.data;
     }
     await withStore(cmd, async ({ store, loaded, log }) => {
-      const policy = await createPolicy({ config: loaded.config, store, log });
-      const b = await policy.bans.ban(subject, o.reason, ms);
+      const bans = await banList({ config: loaded.config, store, log });
+      const b = await bans.ban(subject, o.reason, ms);
       if (!b) throw new CliError(`${subject} is in auth.never_ban; not banned`);
       out(`banned ${b.subject} ${b.expiresAt ? `until ${b.expiresAt.toISOString()}` : "permanently"}`);
     });
@@ -56,8 +63,8 @@ export function registerBans(program: Command): void {
   withConfig(ban.command("del <subject>").description("lift a ban")).action(async (s: string, _o: unknown, cmd: Command) => {
     const subject = parseSubject(s);
     await withStore(cmd, async ({ store, loaded, log }) => {
-      const policy = await createPolicy({ config: loaded.config, store, log });
-      if (!(await policy.bans.lift(subject))) throw new CliError(`no ban on ${subject}`);
+      const bans = await banList({ config: loaded.config, store, log });
+      if (!(await bans.lift(subject))) throw new CliError(`no ban on ${subject}`);
       out(`lifted the ban on ${subject}`);
     });
   });

@@ -1,11 +1,9 @@
 // `portcullis init`: creates a new setup (see src/config/init.ts for what and how).
 
-import { Command, InvalidArgumentError } from "commander";
+import { InvalidArgumentError, type Command } from "commander";
 import { dirname, basename, relative } from "node:path";
 import { initDataDir, InitError, type InitResult } from "../config/init.js";
-import { resolveConfigPath } from "../config/load.js";
-import { CliError, CONFIG_HELP, out } from "./common.js";
-import { cliLogger } from "./common.js";
+import { CliError, CONFIG_HELP, out, cliLogger, configPath } from "./common.js";
 
 export function parsePortBase(v: string): number {
   const n = Number(v);
@@ -44,10 +42,10 @@ export function registerInit(program: Command): void {
     .option("--hostname <name>", "the server's host name (default: mail.<domain>, or localhost)")
     .option("--port-base <n>", "add N to every standard port (e.g. 10000: SMTP on 10025)", parsePortBase)
     .option("--config <file>", CONFIG_HELP)
-    .action(async (o: { data?: string; domain: string; hostname?: string; portBase?: number; config?: string }) => {
+    .action(async (o: { data?: string; domain: string; hostname?: string; portBase?: number }, cmd: Command) => {
       let dataDir = o.data;
       if (!dataDir) {
-        const file = resolveConfigPath(o.config);
+        const file = configPath(cmd);
         if (basename(file) !== "portcullis.toml") throw new CliError(`init writes <dir>/portcullis.toml; pass --data DIR`);
         dataDir = dirname(file);
       }

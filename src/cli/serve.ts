@@ -14,7 +14,6 @@ import { checkPermissions, formatProblems, keyFiles } from "../config/permission
 import { insecureSettings } from "../config/schema.js";
 import { initDataDir } from "../config/init.js";
 import { audit, createLogger } from "../log/audit.js";
-import { startServer } from "../server.js";
 import { openStore } from "../store/index.js";
 import { makeCredentials, checkPasswordStrength } from "../auth/index.js";
 import { CliError, withConfig, configPath, out, cliLogger } from "./common.js";
@@ -29,6 +28,7 @@ export async function serve(file: string): Promise<void> {
   }
   const log = createLogger({ level: config.log.level });
   for (const setting of insecureSettings(config)) audit(log, "server.config.insecure", { setting }, "warn");
+  const { startServer } = await import("../server.js"); // loaded only here: the other commands do not need the protocols
   const running = await startServer({ config, dataDir, log });
 
   process.on("SIGHUP", () => {
