@@ -132,6 +132,7 @@ test("STLS injection: commands pipelined behind STLS are not executed", async ()
   assert.equal(await c.line(), "-ERR commands sent before the TLS handshake were discarded");
   await c.closedByServer();
   assert.ok(!server.events().some((e) => e.event === "auth.success" && e.account === address));
+  assert.ok(server.events().some((e) => e.event === "tls.starttls.discarded"));
 });
 
 test("STLS then AUTH PLAIN with an initial response, and pipelined commands answered in order", async () => {

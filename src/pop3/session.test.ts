@@ -99,7 +99,6 @@ test("commands pipelined behind STLS are discarded and the session is closed", a
   await serve(fx, conn);
   assert.match(conn.output(), /\+OK begin TLS negotiation\r\n-ERR commands sent before the TLS handshake were discarded\r\n$/);
   assert.equal(fx.auth.calls.length, 0);
-  assert.ok(fx.logLines.some((l) => l.event === "tls.starttls.discarded"));
 });
 
 test("USER/PASS login: STAT, LIST, UIDL with exact sizes and stable UIDLs", async () => {
@@ -299,7 +298,6 @@ test("a line over 255 octets: -ERR line too long, closed, nothing run", async ()
   assert.equal(conn.output(), "+OK Portcullis POP3 ready\r\n+OK send PASS\r\n-ERR line too long\r\n");
   assert.equal(conn.closed, true);
   assert.equal(fx.auth.calls.length, 0);
-  assert.ok(fx.logLines.some((l) => l.event === "input.too_long"));
 });
 
 test("a line of exactly 255 octets including CRLF is accepted", async () => {

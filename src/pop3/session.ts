@@ -35,9 +35,6 @@ export const MAX_BAD_COMMANDS = 10;
 /** Multi-line listings (LIST, UIDL) are written in pieces of about this size. */
 const LISTING_CHUNK = 64 * 1024;
 
-/** Thrown out of a pending read when the server starts shutting down. */
-class ShutdownSignal extends Error {}
-
 export class Session {
   state: State = { kind: "authorization", user: null };
   private ending = false;
@@ -79,44 +76,28 @@ export class Session {
 
   private async onError(err: unknown): Promise<void> {
     const conn = this.conn;
+    // The reader has already logged input.too_long / input.timeout.
     if (err instanceof InputError) {
       if (err.kind === "too-long") {
         // RFC 2449 §4: command lines are at most 255 octets; we answer and close.
-        audit(conn.log, "input.too_long", { protocol: "pop3", state: this.state.kind }, "warn");
         await this.tryReply(R.tooLong);
       } else if (err.kind === "timeout") {
         // RFC 1939 §3: the autologout timer ends the session without entering UPDATE.
         await this.tryReply(R.timeout);
+      } else if (conn.shuttingDown) {
+        // The gate rejects a pending read with "closed" when the server starts shutting down.
+        await this.tryReply(R.shutdown);
       }
-      return; // "eof" / "closed": the client is gone
-    }
-    if (err instanceof ShutdownSignal) {
-      await this.tryReply(R.shutdown);
-      return;
+      return; // otherwise "eof" / "closed": the client is gone
     }
     if (conn.closed) return;
     audit(conn.log, "session.error", { protocol: "pop3", error: err instanceof Error ? err.message : String(err) }, "error");
     await this.tryReply(R.internal);
   }
 
-  /** Reads one line, giving up early when the server starts shutting down. */
+  /** Reads one line through the connection's reader (the one place input enters the session). */
   readLine(maxBytes: number): Promise<Line | null> {
-    const { conn } = this;
-    if (conn.signal.aborted) return Promise.reject(conn.shuttingDown ? new ShutdownSignal() : new InputError("closed", "connection closed"));
-    return new Promise((resolve, reject) => {
-      const onAbort = () => reject(conn.shuttingDown ? new ShutdownSignal() : new InputError("closed", "connection closed"));
-      conn.signal.addEventListener("abort", onAbort, { once: true });
-      conn.readLine(maxBytes).then(
-        (line) => {
-          conn.signal.removeEventListener("abort", onAbort);
-          resolve(line);
-        },
-        (err: unknown) => {
-          conn.signal.removeEventListener("abort", onAbort);
-          reject(err);
-        },
-      );
-    });
+    return this.conn.readLine(maxBytes);
   }
 
   /** The one place where "is this command allowed now" is decided. */

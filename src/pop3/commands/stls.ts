@@ -4,7 +4,6 @@
 
 import { defineCommand } from "./types.js";
 import { Pop3Error } from "../errors.js";
-import { audit } from "../../log/audit.js";
 
 export const STLS = defineCommand({
   name: "STLS",
@@ -19,8 +18,8 @@ export const STLS = defineCommand({
     const { discarded } = await conn.startTls();
     // RFC 2595 §4: the server forgets anything learnt before TLS; we are back in AUTHORIZATION.
     session.state = { kind: "authorization", user: null };
+    // The connection has logged tls.starttls.discarded.
     if (discarded > 0) {
-      audit(conn.log, "tls.starttls.discarded", { protocol: "pop3", bytes: discarded }, "warn");
       throw new Pop3Error("-ERR commands sent before the TLS handshake were discarded", true);
     }
   },
