@@ -176,9 +176,14 @@ export class Cursor {
     return n;
   }
 
-  /** RFC 7162 §7 mod-sequence-value: up to 2^63-1; we keep JS-safe integers only. */
+  /** RFC 7162 §7 mod-sequence-value: up to 2^63-1. Values above 2^53 lose precision as JS
+   * numbers; that is harmless, since they only ever compare against MODSEQs we assigned, which
+   * stay far below 2^53. */
   modseq(allowZero: boolean): number {
-    const n = this.number(Number.MAX_SAFE_INTEGER);
+    const start = this.pos;
+    const n = this.number(Number.POSITIVE_INFINITY);
+    const digits = this.buf.toString("latin1", start, this.pos).replace(/^0+/, "");
+    if (digits.length > 19 || (digits.length === 19 && digits > "9223372036854775807")) throw new ImapSyntaxError("Mod-sequence too large");
     if (n === 0 && !allowZero) throw new ImapSyntaxError("Expected a non-zero mod-sequence");
     return n;
   }

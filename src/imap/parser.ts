@@ -245,7 +245,10 @@ export class CommandParser {
       c.astring();
       c.sp();
       if (c.peek() === 0x28) {
-        c.list(() => c.atom());
+        c.list(() => {
+          c.tryChar("\\");
+          return c.atom();
+        });
         c.sp();
       }
       if (c.peek() === 0x22) {
