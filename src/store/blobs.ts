@@ -19,6 +19,9 @@ const NAME = /^[0-9a-f]{24}$/;
 export interface StoredBlob {
   name: string;
   size: number;
+  /** Undoes write() when the row naming the blob did not commit: a file taken over from the
+   * caller is renamed back to where it was; a file the store wrote is deleted. Best effort. */
+  undo(): Promise<void>;
 }
 
 export type BlobSource = Buffer | { path: string; size: number };
@@ -56,15 +59,17 @@ export class Blobs {
       const tmp = path.join(this.tmp, name);
       await writeFileDurably(tmp, source);
       await this.moveIn(tmp, final);
-      return { name, size: source.length };
+      return { name, size: source.length, undo: () => this.remove([name]) };
     }
     const st = await fsp.stat(source.path).catch(() => null);
     if (!st || !st.isFile()) throw new StoreError("invalid", `message file ${source.path} does not exist`);
     if (st.size !== source.size) {
       throw new StoreError("invalid", `message file ${source.path} has ${st.size} bytes, not ${source.size}`);
     }
+    let taken = false;
     try {
       await fsp.rename(source.path, final); // take the file over (same filesystem)
+      taken = true;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== "EXDEV") throw e;
       const tmp = path.join(this.tmp, name);
@@ -82,10 +87,14 @@ export class Blobs {
       }
       await fsyncDir(path.dirname(final));
     } catch (e) {
-      await fsp.unlink(final).catch(() => undefined);
+      if (taken) await fsp.rename(final, source.path).catch(() => fsp.unlink(final).catch(() => undefined));
+      else await fsp.unlink(final).catch(() => undefined);
       throw e;
     }
-    return { name, size: st.size };
+    const undo = taken
+      ? () => fsp.rename(final, source.path).catch(() => this.remove([name]))
+      : () => this.remove([name]);
+    return { name, size: st.size, undo };
   }
 
   private async moveIn(tmp: string, final: string): Promise<void> {

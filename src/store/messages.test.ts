@@ -204,6 +204,24 @@ test("append takes over a body file (renamed into the store)", async () => {
     await assert.rejects(store.appendMessage(inbox, { body: { path: wrong, size: 10 } }), code("invalid"));
     await assert.rejects(store.appendMessage(inbox, { body: { path: path.join(dir, "none"), size: 1 } }), code("invalid"));
     assert.equal((await store.checkIntegrity()).ok, true);
+
+    // A write that does not commit gives the caller's file back: refused up front (quota) ...
+    const acct = (await store.listAccounts())[0]!;
+    await store.setQuota(acct.id, (await store.quotaUsage(acct.id)) + 10);
+    const big = path.join(dir, "big.eml");
+    await writeFile(big, msg("too big for the quota"));
+    await assert.rejects(store.appendMessage(inbox, { body: { path: big, size: msg("too big for the quota").length } }), code("over-quota"));
+    await access(big);
+    // ... or at commit time, after the store had taken the file over.
+    await store.setQuota(acct.id, (await store.quotaUsage(acct.id)) + msg("too big for the quota").length);
+    const [first, second] = await Promise.allSettled([
+      store.appendMessage(inbox, { body: msg("too big for the quota") }),
+      store.appendMessage(inbox, { body: { path: big, size: msg("too big for the quota").length } }),
+    ]);
+    assert.equal([first, second].filter((r) => r.status === "rejected").length, 1);
+    if (second.status === "rejected") await access(big);
+    else await assert.rejects(access(big));
+    assert.equal((await store.checkIntegrity()).ok, true);
   });
 });
 

@@ -89,6 +89,13 @@ function checkQuota(ctx: Ctx, extra: Map<number, number>): void {
   }
 }
 
+/** Bytes added per account when one body of `size` goes into each of `mailboxes`. */
+function perAccount(mailboxes: readonly MailboxRow[], size: number): Map<number, number> {
+  const extra = new Map<number, number>();
+  for (const mb of mailboxes) extra.set(mb.account_id, (extra.get(mb.account_id) ?? 0) + size);
+  return extra;
+}
+
 const INSERT_MESSAGE =
   "INSERT INTO messages (mailbox_id, uid, modseq, flags, seen, deleted, internal_date, size, blob_id, parsed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 
@@ -117,14 +124,15 @@ export async function deliver(ctx: Ctx, mailboxIds: Id[], message: NewMessage): 
   const internalDate = (message.internalDate ?? new Date()).getTime();
   if (!Number.isFinite(internalDate)) throw new StoreError("invalid", "invalid internal date");
   const parsed = encodeParsed(message.parsed);
-  for (const id of mailboxIds) requireMailbox(ctx, id); // refuse early, before writing the body
+  // Refuse early, before writing the body or taking the caller's file (checked again at commit).
+  const targets = mailboxIds.map((id) => requireMailbox(ctx, id));
+  const size = Buffer.isBuffer(message.body) ? message.body.length : message.body.size;
+  checkQuota(ctx, perAccount(targets, size));
   const blob = await ctx.blobs.write(message.body);
   return ctx.committer.submit(
     (tx: Tx) => {
       const rows = mailboxIds.map((id) => requireMailbox(ctx, id));
-      const extra = new Map<number, number>();
-      for (const mb of rows) extra.set(mb.account_id, (extra.get(mb.account_id) ?? 0) + blob.size);
-      checkQuota(ctx, extra);
+      checkQuota(ctx, perAccount(rows, blob.size));
       const blobId = Number(ctx.st.get("INSERT INTO blobs (name, size) VALUES (?, ?)").run(blob.name, blob.size).lastInsertRowid);
       return rows.map((mb) => {
         const { uid, modseq } = reserve(ctx, mb, 1);
@@ -133,7 +141,7 @@ export async function deliver(ctx: Ctx, mailboxIds: Id[], message: NewMessage): 
         return { mailboxId: mb.id, uidValidity: mb.uid_validity, uid, modseq, id };
       });
     },
-    () => ctx.blobs.remove([blob.name]),
+    () => blob.undo(),
   );
 }
 

@@ -70,7 +70,7 @@ export async function enqueue(ctx: Ctx, m: NewQueuedMessage): Promise<QueuedMess
         .run(id, sender, JSON.stringify(recipients), domain, blob.size, blobId, now, now, meta);
       return toQueued(queuedRow(ctx, id)!);
     },
-    () => ctx.blobs.remove([blob.name]),
+    () => blob.undo(),
   );
 }
 
