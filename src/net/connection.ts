@@ -113,6 +113,8 @@ export class GateConnection implements Connection {
         audit(this.log, err.kind === "too-long" ? "input.too_long" : "input.timeout", { reason: err.message }, "warn"),
     });
     this.raw.on("close", this.finalize);
+    // A client that hung up during admission: its 'close' has already been emitted.
+    if (this.raw.closed) queueMicrotask(this.finalize);
     if (this.shutdown.aborted) this.onShutdown();
     else this.shutdown.addEventListener("abort", this.onShutdown, { once: true });
   }
@@ -309,6 +311,7 @@ export class GateConnection implements Connection {
     this.reader.close("connection destroyed");
     this.stream.destroy();
     this.raw.destroy();
+    if (this.raw.closed) queueMicrotask(this.finalize);
   }
 
   private readonly finalize = (): void => {

@@ -313,7 +313,6 @@ export class Reader {
     this.clearTimer();
     this.timerAt = d.at;
     this.timer = setTimeout(this.onTimer, Math.max(0, d.at - Date.now()));
-    this.timer.unref();
   }
 
   private readonly onTimer = (): void => {

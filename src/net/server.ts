@@ -27,7 +27,7 @@ import { parseProxyHeader, type ProxyEndpoint } from "./proxy.js";
 import { TlsManager } from "./tls.js";
 import { GateConnection, type ConnectionTimings } from "./connection.js";
 import { isLoopbackAddress, NetworkSet, normalizeAddress } from "./address.js";
-import type { ListenerInfo, ProtocolHandler, RefusalReason } from "./types.js";
+import { InputError, type ListenerInfo, type ProtocolHandler, type RefusalReason } from "./types.js";
 
 export interface GateOptions {
   config: Config;
@@ -295,7 +295,12 @@ export class Gate {
         await conn.close();
       }
     } catch (err) {
-      audit(conn.log, "session.error", { error: (err as Error).message, stack: (err as Error).stack }, "error");
+      if (err instanceof InputError) {
+        // The client went away or broke a limit (already logged by the reader): not a server error.
+        conn.log.debug({ kind: err.kind, reason: err.message }, "session ended on an input error");
+      } else {
+        audit(conn.log, "session.error", { error: (err as Error).message, stack: (err as Error).stack }, "error");
+      }
       conn.destroy();
     }
     await conn.finished;
