@@ -122,11 +122,13 @@ test("MAIL FROM: paths and parameters (RFC 1870, RFC 6152, RFC 6531, RFC 4954)",
   assert.equal(parseMailFrom("FROM:<jörg@bücher.example> SMTPUTF8").smtputf8, true);
   assert.equal(parseMailFrom("FROM:<a@b> AUTH=alice+40example.org").auth, "alice@example.org");
   assert.equal(parseMailFrom("FROM:<a@b> body=binarymime").body, "BINARYMIME");
+  assert.equal(parseMailFrom("FROM:<a@b> SMTPUTF8 BODY=8BITMIME SMTPUTF8").smtputf8, true);
   const cases: Array<[string, string]> = [
     ["FROM:<jörg@example>", "553 5.6.7"],
     ["FROM:<a@b> SIZE=abc", "501 5.5.4"],
     ["FROM:<a@b> SIZE", "501 5.5.4"],
     ["FROM:<a@b> SIZE=1 SIZE=2", "501 5.5.4"],
+    ["FROM:<a@b> SMTPUTF8 SMTPUTF8=x", "501 5.5.4"],
     ["FROM:<a@b> BODY=9BIT", "501 5.5.4"],
     ["FROM:<a@b> SMTPUTF8=yes", "501 5.5.4"],
     ["FROM:<a@b> RET=FULL", "555 5.5.4"],

@@ -251,7 +251,9 @@ export function parseParams(s: string, utf8: boolean): Map<string, string | null
       const ok = utf8 ? /^[^\x00-\x20=\x7f]+$/.test(value) : /^[\x21-\x3c\x3e-\x7e]+$/.test(value);
       if (!ok) throw new SmtpError(reply(501, "5.5.4", `Bad value for parameter ${key}`));
     }
-    if (out.has(key)) throw new SmtpError(reply(501, "5.5.4", `Duplicate parameter ${key}`));
+    // A repeated parameter with the same value is harmless (Python's smtplib can send
+    // "SMTPUTF8" twice); a conflicting one is refused.
+    if (out.has(key) && out.get(key) !== value) throw new SmtpError(reply(501, "5.5.4", `Conflicting parameter ${key}`));
     out.set(key, value);
   }
   return out;
