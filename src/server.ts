@@ -78,6 +78,10 @@ export async function startServer(o: { config: Config; dataDir: string; log: Aud
     }, BAN_REFRESH_MS);
     refresh.unref();
 
+    const unserved = Object.entries(config.listeners)
+      .filter(([, l]) => l.enabled && (l.protocol === "http" || !handlers[l.protocol]))
+      .map(([name]) => name);
+    if (unserved.length > 0) log.warn({ listeners: unserved }, `not implemented yet, not opened: ${unserved.join(", ")}`);
     audit(log, "server.start", { hostname: config.server.hostname, dataDir, ports: g.ports(), protocols: Object.keys(handlers) });
 
     let stopping: Promise<void> | null = null;

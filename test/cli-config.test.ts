@@ -122,3 +122,32 @@ test("files open to others: check and serve refuse, naming each file and the chm
     assert.equal(one.stderr, `portcullis: refusing to start: a file is open to other users or missing\n${key}: private key is accessible to group and others (mode 0644)\n    fix: chmod 600 ${key}\n`);
   });
 });
+
+test("check --store verifies the store and names a missing message file", async () => {
+  await withTempDir(async (tmp) => {
+    const { data, file } = await setup(tmp);
+    const { openStore } = await import("../src/store/index.js");
+    const store = await openStore(data);
+    try {
+      const a = await store.createAccount("alice@example.org");
+      const inbox = await store.getMailbox(a.id, "INBOX");
+      await store.appendMessage(inbox!.id, { body: Buffer.from("Subject: hi\r\n\r\nhello\r\n") });
+    } finally {
+      await store.close();
+    }
+    let r = await runCli(["check", "--store", "--config", file]);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /^store: ok \(1 messages, 1 message files\)$/m);
+
+    // Remove the body file behind the store's back.
+    const { readdir, unlink } = await import("node:fs/promises");
+    const files = (await readdir(join(data, "store"), { recursive: true, withFileTypes: true }))
+      .filter((d) => d.isFile() && !/\.db(-wal|-shm)?$|\.lock$/.test(d.name))
+      .map((d) => join(d.parentPath, d.name));
+    assert.equal(files.length, 1, files.join(", "));
+    await unlink(files[0]!);
+    r = await runCli(["check", "--store", "--config", file]);
+    assert.equal(r.code, 1);
+    assert.match(r.stdout, /^store: \d+ problem\(s\) \(1 messages, \d message files\)\n  .+/m);
+  });
+});

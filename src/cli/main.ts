@@ -46,6 +46,7 @@ export function buildProgram(): Command {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  process.umask(0o077); // everything any command creates is private to this user (threat model §5)
   const program = buildProgram();
   try {
     await program.parseAsync(argv);
