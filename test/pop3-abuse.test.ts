@@ -1,11 +1,13 @@
 // End to end with a raw line client: hostile and unusual input against a real Portcullis.
 // The 255-octet limit (a 5,000-byte PASS closes that connection; other clients are served),
 // a connection destroyed after DELE deletes nothing, the pre-TLS refusals on the plain port,
-// STLS command injection, pipelining, and RETR of a large message streamed intact.
+// STLS command injection, pipelining, and RETR of a 50 MB message streamed intact in bounded memory.
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
+import v8 from "node:v8";
+import { runInNewContext } from "node:vm";
 import { startTestServer, type TestServer } from "./helpers/server.js";
 import { RawPop3, putInInbox, runPython, sampleMessage } from "./fixtures/pop3-raw.js";
 
@@ -154,29 +156,52 @@ test("STLS then AUTH PLAIN with an initial response, and pipelined commands answ
   await c.closedByServer();
 });
 
-test("RETR of a 20 MB message streams it intact and byte-stuffed", async () => {
+test("RETR of a 50 MB message streams it intact and byte-stuffed, without holding it in memory", async (t) => {
   const address = "big@example.test";
   const password = "Tr0ub4dor&3-big";
   await server.addUser(address, password);
   const line = ".starts with a dot " + "x".repeat(60);
-  const lines = Array.from({ length: Math.ceil((20 * 1024 * 1024) / (line.length + 2)) }, () => line);
-  const message = sampleMessage("big", lines, address);
+  const lines = Array.from({ length: Math.ceil((50 * 1024 * 1024) / (line.length + 2)) }, () => line);
+  let message: Buffer | null = sampleMessage("big", lines, address);
+  const size = message.length;
+  const digest = createHash("sha256").update(message).digest("hex");
   await putInInbox(server, address, [message]);
+  message = null; // from here on, nothing in this process holds the message whole
   const c = await loginTls(address, password);
-  c.send("RETR 1\r\n");
-  assert.equal(await c.line(), `+OK ${message.length} octets`);
-  const hash = createHash("sha256");
-  let received = 0;
-  for (;;) {
-    const l = await c.line(30_000);
-    assert.ok(l !== null, "connection closed mid-message");
-    if (l === ".") break;
-    if (l.startsWith(".")) assert.ok(l.startsWith(".."), "every line starting with a dot is stuffed");
-    const unstuffed = l.startsWith(".") ? l.slice(1) : l;
-    hash.update(unstuffed + "\r\n");
-    received += unstuffed.length + 2;
+
+  // Server and client share this process: sample its live memory (after a full GC, so garbage
+  // does not count) while the message streams through.
+  v8.setFlagsFromString("--expose-gc");
+  const gc = runInNewContext("gc") as () => void;
+  const mem = () => {
+    gc();
+    const m = process.memoryUsage();
+    return m.heapUsed + m.arrayBuffers;
+  };
+  const base = mem();
+  let peak = base;
+  const sampler = setInterval(() => (peak = Math.max(peak, mem())), 100);
+  try {
+    c.send("RETR 1\r\n");
+    assert.equal(await c.line(), `+OK ${size} octets`);
+    const hash = createHash("sha256");
+    let received = 0;
+    for (;;) {
+      const l = await c.line(30_000);
+      assert.ok(l !== null, "connection closed mid-message");
+      if (l === ".") break;
+      if (l.startsWith(".")) assert.ok(l.startsWith(".."), "every line starting with a dot is stuffed");
+      const unstuffed = l.startsWith(".") ? l.slice(1) : l;
+      hash.update(unstuffed + "\r\n");
+      received += unstuffed.length + 2;
+    }
+    assert.equal(received, size);
+    assert.equal(hash.digest("hex"), digest);
+  } finally {
+    clearInterval(sampler);
   }
-  assert.equal(received, message.length);
-  assert.equal(hash.digest("hex"), createHash("sha256").update(message).digest("hex"));
+  const grew = peak - base;
+  t.diagnostic(`memory growth during RETR of ${(size / 1048576).toFixed(1)} MiB: ${(grew / 1048576).toFixed(1)} MiB`);
+  assert.ok(grew < 16 * 1024 * 1024, `live memory grew by ${grew} bytes while streaming ${size}`);
   assert.equal(await c.cmd("QUIT"), "+OK Portcullis POP3 signing off (0 messages deleted, 1 left)");
 });

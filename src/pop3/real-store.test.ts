@@ -103,3 +103,19 @@ test("wrong password: [AUTH] failure from the real auth service", async () => {
   const out = await session(["USER carol@example.test", "PASS wrong password", "QUIT"]);
   assert.match(out, /-ERR \[AUTH\] authentication failed\r\n/);
 });
+
+test("a message expunged by another session (IMAP) after the snapshot: RETR gets -ERR, the session goes on", async () => {
+  const extra = await store.appendMessage(inboxId, { body: Buffer.from("Subject: going\r\n\r\nsoon gone\r\n") });
+  const conn = new FakeConnection({ log: services.log });
+  const done = createPop3Handler(services).serve(conn);
+  conn.feed([...LOGIN, "STAT"].map((l) => l + "\r\n").join(""));
+  await conn.waitFor(/\+OK 3 \d+\r\n/, 10_000);
+  await store.expunge(inboxId, [extra.uid]);
+  conn.feed("RETR 3\r\nRETR 1\r\nDELE 3\r\nQUIT\r\n");
+  conn.endInput();
+  await done;
+  const out = conn.output();
+  assert.match(out, /\+OK 3 \d+\r\n-ERR message was removed by another session\r\n\+OK \d+ octets\r\nFrom: a@example.org/);
+  assert.match(out, /\+OK message 3 deleted\r\n\+OK Portcullis POP3 signing off \(0 messages deleted, 2 left\)\r\n$/);
+  assert.deepEqual((await store.listMessages(inboxId)).map((m) => m.uid), [1, 3]);
+});

@@ -161,24 +161,35 @@ export class Session {
   }
 
   /** RETR and TOP: opens the body, then streams it dot-stuffed after `first` (RFC 1939 §3),
-   * never holding it whole. With `topLines`, only the header and that many body lines (§7). */
+   * never holding it whole. With `topLines`, only the header and that many body lines (§7).
+   * The first chunk is read before "+OK" goes out, so a message expunged meanwhile by another
+   * (IMAP) session gets a clean -ERR instead of a truncated response. */
   async sendMessage(meta: MessageMeta, first: string, topLines: number | null): Promise<void> {
+    const gone = () => new Pop3Error("-ERR message was removed by another session");
     let body: Readable;
     try {
       body = await this.services.store.openBody(meta.id);
     } catch (err) {
-      if (err instanceof StoreError && err.code === "not-found") throw new Pop3Error("-ERR message was removed by another session");
+      if (isGone(err)) throw gone();
       throw err;
     }
-    const stuffer = new DotStuffer();
-    const limiter = topLines === null ? null : new TopLimiter(topLines);
     try {
+      const chunks = body[Symbol.asyncIterator]() as AsyncIterator<Buffer | string>;
+      let next: IteratorResult<Buffer | string>;
+      try {
+        next = await chunks.next();
+      } catch (err) {
+        if (isGone(err)) throw gone();
+        throw err;
+      }
+      const stuffer = new DotStuffer();
+      const limiter = topLines === null ? null : new TopLimiter(topLines);
       await this.conn.write(first + "\r\n");
-      for await (const chunk of body) {
-        let out: Buffer = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as string);
+      for (; !next.done; next = await chunks.next()) {
+        let out = Buffer.isBuffer(next.value) ? next.value : Buffer.from(next.value);
         if (limiter) out = limiter.push(out);
         if (out.length > 0) await this.conn.write(stuffer.push(out));
-        if (limiter?.done) break;
+        if (limiter?.done) break; // TOP: stop reading the store as soon as we have enough
       }
       await this.conn.write(stuffer.end());
     } finally {
@@ -249,4 +260,10 @@ export class Session {
   private releaseLock(): void {
     if (this.state.kind === "transaction" || this.state.kind === "update") this.state.release();
   }
+}
+
+/** The store no longer has the message (expunged by another session since the snapshot). */
+function isGone(err: unknown): boolean {
+  if (err instanceof StoreError) return err.code === "not-found";
+  return (err as NodeJS.ErrnoException | null)?.code === "ENOENT";
 }
