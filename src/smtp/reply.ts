@@ -27,7 +27,7 @@ export function formatReply(r: Reply): string {
     const text = raw.replace(/[\r\n\0]+/g, " ");
     const sep = i === r.lines.length - 1 ? " " : "-";
     const body = r.status ? (text ? `${r.status} ${text}` : r.status) : text;
-    out.push(`${r.code}${sep}${body}`.trimEnd() + "\r\n");
+    out.push(`${r.code}${sep}${body}\r\n`);
   });
   return out.join("");
 }
