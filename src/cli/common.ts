@@ -74,7 +74,6 @@ async function readAllStdin(): Promise<string> {
 export function promptHidden(prompt: string): Promise<string> {
   const input = process.stdin;
   if (!input.isTTY) return Promise.reject(new CliError("no terminal to prompt for the password; pipe it with --password-stdin"));
-  process.stderr.write(prompt);
   return new Promise((resolvePw, reject) => {
     let value = "";
     const done = (err: Error | null): void => {
@@ -94,7 +93,8 @@ export function promptHidden(prompt: string): Promise<string> {
         else if (ch >= " ") value += ch;
       }
     };
-    input.setRawMode(true);
+    input.setRawMode(true); // no echo, byte by byte; the prompt is shown only once echo is off
+    process.stderr.write(prompt);
     input.resume();
     input.on("data", onData);
   });
