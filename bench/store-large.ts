@@ -20,6 +20,18 @@ function body(i: number): Buffer {
 }
 
 const ms = (t0: number): string => `${(performance.now() - t0).toFixed(2)} ms`;
+
+/** Median time of `n` sequential runs of `fn` (single timings are noisy on a shared machine). */
+async function median(n: number, fn: (i: number) => Promise<unknown>): Promise<string> {
+  const times: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t = performance.now();
+    await fn(i);
+    times.push(performance.now() - t);
+  }
+  times.sort((a, b) => a - b);
+  return `${times[Math.floor(n / 2)]!.toFixed(2)} ms (median of ${n}; min ${times[0]!.toFixed(2)}, max ${times[n - 1]!.toFixed(2)})`;
+}
 const mb = (n: number): string => `${(n / 1048576).toFixed(1)} MiB`;
 
 async function main(): Promise<void> {
@@ -30,9 +42,9 @@ async function main(): Promise<void> {
     const acct = await store.createAccount("user@example.test");
     const inbox = (await store.getMailbox(acct.id, "INBOX"))!;
 
+    console.log(`appendMessage at 0 messages:       ${await median(21, (i) => store.appendMessage(inbox.id, { body: body(-1 - i) }))}`);
+    console.log(`storeFlags at 0 messages:          ${await median(21, (i) => store.storeFlags(inbox.id, [1 + (Math.floor(i / 2) % 5)], i % 2 ? "remove" : "add", ["\\Flagged"]))}`);
     let t = performance.now();
-    await store.appendMessage(inbox.id, { body: body(-1) });
-    console.log(`appendMessage at 0 messages:       ${ms(t)}`);
 
     const t0 = performance.now();
     for (let i = 0; i < COUNT; i += BATCH) {
@@ -51,13 +63,8 @@ async function main(): Promise<void> {
     console.log(`mailboxStatus:                     ${ms(t)}  (messages ${st.messages}, unseen ${st.unseen}, size ${st.size})`);
 
     const mid = list[Math.floor(list.length / 2)]!.uid;
-    t = performance.now();
-    await store.storeFlags(inbox.id, [mid], "add", ["\\Flagged"]);
-    console.log(`storeFlags on one message:         ${ms(t)}`);
-
-    t = performance.now();
-    await store.appendMessage(inbox.id, { body: body(COUNT) });
-    console.log(`appendMessage at ${COUNT} messages:  ${ms(t)}`);
+    console.log(`storeFlags on one message at ${COUNT}: ${await median(21, (i) => store.storeFlags(inbox.id, [mid + (Math.floor(i / 2) % 5)], i % 2 ? "remove" : "add", ["\\Flagged"]))}`);
+    console.log(`appendMessage at ${COUNT} messages: ${await median(21, (i) => store.appendMessage(inbox.id, { body: body(COUNT + i) }))}`);
 
     t = performance.now();
     await store.getMessages(inbox.id, [mid]);
