@@ -87,7 +87,7 @@ test("renameMailbox moves children, keeps UIDVALIDITY and messages, refuses exis
 
     await assert.rejects(store.renameMailbox(a.id, "ab"), code("exists"));
     await store.createMailbox(acct, "c/x");
-    await assert.rejects(store.renameMailbox(a.id, "c"), code("exists")); // b/x would clash with c/x? no: c does not exist, c/x does
+    await assert.rejects(store.renameMailbox(a.id, "c"), code("exists")); // "c" is free, but b/x would become the existing c/x
     assert.equal((await store.getMailboxById(a.id))?.name, "b");
     await assert.rejects(store.renameMailbox(a.id, "b"), code("exists"));
     await assert.rejects(store.renameMailbox(4242, "z"), code("not-found"));
@@ -98,6 +98,11 @@ test("renameMailbox moves children, keeps UIDVALIDITY and messages, refuses exis
       [(await store.getMailboxById(a.id))?.name, (await store.getMailboxById(ax.id))?.name, (await store.getMailboxById(axy.id))?.name],
       ["b/b", "b/b/x", "b/b/x/y"],
     );
+    // Names outside the BMP: children still move with their parent.
+    const emoji = await store.createMailbox(acct, "😀 Fun");
+    const emojiChild = await store.createMailbox(acct, "😀 Fun/Kids");
+    await store.renameMailbox(emoji.id, "Fun 🎉");
+    assert.equal((await store.getMailboxById(emojiChild.id))?.name, "Fun 🎉/Kids");
     // The old name can be created again and gets a new UIDVALIDITY.
     const again = await store.createMailbox(acct, "a");
     assert.notEqual(again.uidValidity, a.uidValidity);

@@ -120,14 +120,11 @@ export function renameMailbox(ctx: Ctx, mailboxId: Id, newName: string): Promise
     const mb = requireMailbox(ctx, mailboxId);
     if (mb.name === target) throw new StoreError("exists", `mailbox ${target} already exists`);
     const prefix = `${mb.name}/`;
-    const moving = (
-      ctx.st.get("SELECT id, name FROM mailboxes WHERE account_id = ? AND (id = ? OR substr(name, 1, ?) = ?)").all(
-        mb.account_id,
-        mb.id,
-        prefix.length,
-        prefix,
-      ) as Array<{ id: number; name: string }>
-    ).map((r) => ({ id: r.id, to: r.id === mb.id ? target : target + r.name.slice(mb.name.length) }));
+    // Children are found in JS: SQLite's substr() counts characters, JS counts UTF-16 units.
+    const all = ctx.st.get("SELECT id, name FROM mailboxes WHERE account_id = ?").all(mb.account_id) as Array<{ id: number; name: string }>;
+    const moving = all
+      .filter((r) => r.id === mb.id || r.name.startsWith(prefix))
+      .map((r) => ({ id: r.id, to: r.id === mb.id ? target : target + r.name.slice(mb.name.length) }));
     const movingIds = new Set(moving.map((m) => m.id));
     const exists = ctx.st.get("SELECT id FROM mailboxes WHERE account_id = ? AND name = ?");
     for (const m of moving) {
