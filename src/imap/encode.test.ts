@@ -105,3 +105,15 @@ test("search dates", () => {
   assert.ok(compareDays({ year: 2020, month: 1, day: 2 }, { year: 2020, month: 1, day: 3 }) < 0);
   assert.equal(compareDays({ year: 2020, month: 1, day: 2 }, { year: 2020, month: 1, day: 2 }), 0);
 });
+
+import { checkSettableFlags, normaliseFlags, renderFlagList, renderPermanentFlags } from "./flags.js";
+
+test("flags: canonical system flags, settable checks, rendering", () => {
+  assert.deepEqual(normaliseFlags(["\\seen", "$Work", "\\SEEN", "$work", "\\Draft"]), ["\\Seen", "$Work", "\\Draft"]);
+  assert.equal(checkSettableFlags(["\\Seen", "\\deleted", "$Label1", "NonJunk"]), null);
+  assert.match(checkSettableFlags(["\\Recent"])!, /Recent/);
+  assert.match(checkSettableFlags(["\\Important"])!, /Unknown system flag/);
+  assert.equal(renderFlagList([]), "()");
+  assert.equal(renderFlagList(["\\Seen", "$Work"]), "(\\Seen $Work)");
+  assert.equal(renderPermanentFlags(["$Work", "\\Seen"]), "(\\Answered \\Flagged \\Deleted \\Seen \\Draft $Work \\*)");
+});
