@@ -193,3 +193,16 @@ test("stop(): sessions waiting for a command are told goodbye; stuck ones are de
   assert.ok(g.sessions.every((s) => s.conn.closed));
   await assert.rejects(LineClient.connect(g.ports.plain!), "no longer accepting");
 });
+
+test("stop(): a session stuck on something other than its connection does not hold the shutdown past the deadline", async () => {
+  const g = await startGate();
+  const c = await LineClient.connect(g.ports.plain!);
+  await c.line();
+  assert.equal(await c.cmd("HANG"), "OK hanging");
+  const started = Date.now();
+  await g.stop(500);
+  const elapsed = Date.now() - started;
+  assert.ok(elapsed < 2000, `stop took ${elapsed} ms`);
+  assert.equal(await c.line(), null);
+  assert.equal(g.limiter.active, 0, "its slot was released with the socket");
+});

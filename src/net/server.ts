@@ -143,8 +143,11 @@ export class Gate {
     clearTimeout(timer);
     clearInterval(poker);
     if (timedOut) {
-      for (const c of this.sessions.keys()) c.destroy();
-      await all;
+      // Wait for the sockets, not the sessions: a session stuck on something else than its
+      // connection must not hold the shutdown.
+      const left = [...this.sessions.keys()];
+      for (const c of left) c.destroy();
+      await Promise.all(left.map((c) => c.finished));
     }
     await closing;
     this.tlsMgr?.close();
