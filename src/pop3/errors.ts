@@ -31,5 +31,5 @@ export const R = {
   inUse: "-ERR [IN-USE] maildrop already locked by another session",
   tooManySessions: "-ERR [SYS/TEMP] too many sessions for this account",
   noSuchMessage: "-ERR no such message",
-  alreadyDeleted: "-ERR message already deleted",
+  http: "-ERR this is a POP3 server, not an HTTP server",
 } as const;

@@ -2,7 +2,7 @@
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { decodeBase64, parseCommand, parseLineCount, parseMessageNumber } from "./parse.js";
+import { decodeBase64, looksLikeHttp, parseCommand, parseLineCount, parseMessageNumber } from "./parse.js";
 
 const ok = (line: string | Buffer) => {
   const r = parseCommand(typeof line === "string" ? Buffer.from(line, "latin1") : line);
@@ -77,4 +77,9 @@ test("strict base64", () => {
   assert.deepEqual(decodeBase64("AGFsaWNlAHB3"), Buffer.from("\0alice\0pw"));
   assert.deepEqual(decodeBase64(""), Buffer.alloc(0));
   for (const bad of ["abc", "ab!d", "a===", "YQ==YQ==", "@@@@"]) assert.equal(decodeBase64(bad), null, bad);
+});
+
+test("HTTP request lines are recognised, POP3 commands are not", () => {
+  for (const l of ["GET / HTTP/1.1", "POST /login HTTP/1.0", "get /x HTTP/2", "PUT /a HTTP/1.1"]) assert.ok(looksLikeHttp(ok(l)), l);
+  for (const l of ["GET", "LIST 1", "USER HTTP/1.1", "POST", "HEAD /"]) assert.ok(!looksLikeHttp(ok(l)), l);
 });

@@ -41,6 +41,13 @@ export function parseCommand(line: Buffer): ParseResult {
   return { ok: true, command: { name: keyword.toUpperCase(), args, rest } };
 }
 
+/** True for an HTTP request line ("GET / HTTP/1.1", "POST /x HTTP/1.0"): a browser or a
+ * cross-protocol attack talking to the POP3 port. The session answers once and closes instead of
+ * reading header lines as commands. */
+export function looksLikeHttp(cmd: ParsedCommand): boolean {
+  return ["GET", "POST", "HEAD", "PUT"].includes(cmd.name) && /\sHTTP\/\d/.test(" " + cmd.rest);
+}
+
 /** A message number argument (RFC 1939 §3: "msg"): decimal, no sign, at least 1. Returns null
  * when it is not a well-formed number; the caller checks it against the maildrop. */
 export function parseMessageNumber(s: string): number | null {

@@ -313,6 +313,12 @@ test("too many bad commands close the connection", async () => {
   assert.equal(conn.closed, true);
 });
 
+test("an HTTP request gets one -ERR and the connection is closed", async () => {
+  const { out, conn } = await transcript(["POST /form HTTP/1.1", "Host: 127.0.0.1:110", "Content-Type: text/plain", "", "USER alice@example.test"], { eof: false });
+  assert.equal(out, "+OK Portcullis POP3 ready\r\n-ERR this is a POP3 server, not an HTTP server\r\n");
+  assert.equal(conn.closed, true);
+});
+
 test("syntax errors name the usage", async () => {
   const { out } = await transcript([...LOGIN, "RETR", "RETR 1 2", "DELE x", "LIST 0", "QUIT"]);
   assert.match(out, /-ERR syntax error: RETR msg\r\n-ERR syntax error: RETR msg\r\n-ERR invalid message number\r\n-ERR invalid message number\r\n/);

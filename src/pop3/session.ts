@@ -21,7 +21,7 @@ import type { Account, MessageMeta } from "../store/types.js";
 import { StoreError } from "../store/types.js";
 import type { AuthContext, AuthFailureReason } from "../auth/types.js";
 import { audit } from "../log/audit.js";
-import { parseCommand } from "./parse.js";
+import { looksLikeHttp, parseCommand } from "./parse.js";
 import { Pop3Error, R } from "./errors.js";
 import { DotStuffer, TopLimiter } from "./dotstuff.js";
 import { enterTransaction, type State, type TransactionState } from "./state.js";
@@ -106,7 +106,14 @@ export class Session {
     if (!parsed.ok) return this.bad(parsed.response);
     const { command } = parsed;
     const def = COMMANDS.get(command.name);
-    if (!def) return this.bad("-ERR unknown command");
+    if (!def) {
+      if (looksLikeHttp(command)) {
+        await this.reply(R.http);
+        this.ending = true;
+        return;
+      }
+      return this.bad("-ERR unknown command");
+    }
     if (!def.states.includes(this.state.kind)) {
       return this.bad(`-ERR ${def.name} not allowed in ${this.state.kind.toUpperCase()} state`);
     }
