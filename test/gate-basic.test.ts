@@ -206,3 +206,17 @@ test("stop(): a session stuck on something other than its connection does not ho
   assert.equal(await c.line(), null);
   assert.equal(g.limiter.active, 0, "its slot was released with the socket");
 });
+
+test("a client that talks before the greeting: the protocol sees it in conn.buffered", async () => {
+  const g = await startGate({ greetDelayMs: 300 });
+  try {
+    const s = net.connect({ host: HOST, port: g.ports.plain! });
+    s.on("error", () => {});
+    s.write("EHLO impatient\r\n");
+    await until(() => g.sessions.length === 1 && g.sessions[0]!.bufferedAtGreeting > 0, 3000, "greeting");
+    assert.equal(g.sessions[0]!.bufferedAtGreeting, "EHLO impatient\r\n".length);
+    s.destroy();
+  } finally {
+    await g.stop();
+  }
+});
