@@ -231,3 +231,29 @@ test("too many bad commands: 421 4.7.0 and the connection is closed", async () =
   assert.match(r.text, /^4\.7\.0 /);
   await c.closed();
 });
+
+test("quota: a message that does not fit is 552 5.2.2; a full mailbox is 452 4.2.2 at RCPT", async () => {
+  const dora = await srv.addUser("dora@example.test", "dora-pass-0a1b2c3d");
+  await srv.services.store.setQuota(dora.id, 2000);
+  const c = await RawSmtp.connect(srv.ports.smtp);
+  await c.hello();
+  await c.cmd("MAIL FROM:<s@other.example>");
+  assert.equal((await c.cmd("RCPT TO:<dora@example.test>")).code, 250);
+  await c.cmd("DATA");
+  c.write(message({ from: "s@other.example", to: "dora@example.test", subject: "too big for dora", body: "q".repeat(3000) }) + ".\r\n");
+  const big = await c.reply();
+  assert.equal(big.code, 552);
+  assert.match(big.text, /^5\.2\.2 /);
+  await c.cmd("MAIL FROM:<s@other.example>");
+  await c.cmd("RCPT TO:<dora@example.test>");
+  await c.cmd("DATA");
+  c.write(message({ from: "s@other.example", to: "dora@example.test", subject: "fits", body: "q".repeat(1200) }) + ".\r\n");
+  assert.equal((await c.reply()).code, 250);
+  await srv.services.store.setQuota(dora.id, 100);
+  await c.cmd("MAIL FROM:<s@other.example>");
+  const full = await c.cmd("RCPT TO:<dora@example.test>");
+  assert.equal(full.code, 452);
+  assert.match(full.text, /^4\.2\.2 /);
+  await c.cmd("QUIT");
+  assert.deepEqual((await inbox(srv, "dora@example.test")).map((m) => /Subject: (\S+)/.exec(m)?.[1]), ["fits"]);
+});

@@ -186,6 +186,7 @@ export class Session {
     } catch (e) {
       if (e instanceof InputError) throw e;
       if (e instanceof SmtpError) return this.refuse(e);
+      if (this.conn.closed) return this.end(null); // the client went away mid-command
       this.conn.log.error({ event: "session.error", err: e instanceof Error ? e.message : String(e), command: cmd.name });
       this.setState(withoutTransaction(this.state));
       await this.send(Replies.internal());
@@ -210,6 +211,7 @@ export class Session {
   }
 
   private async onInputError(e: unknown): Promise<void> {
+    if (this.conn.closed) return;
     if (!(e instanceof InputError)) {
       this.conn.log.error({ event: "session.error", err: e instanceof Error ? e.message : String(e) });
       return this.end(Replies.internal());

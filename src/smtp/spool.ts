@@ -170,17 +170,15 @@ export class Spool {
 
   private async flush(): Promise<void> {
     if (this.pendingBytes === 0) return;
-    const bufs = this.pending;
+    // One buffer per flush (at most FLUSH_AT plus one line): no iovec limits, one syscall.
+    const buf = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingBytes);
     this.pending = [];
     this.pendingBytes = 0;
-    const { bytesWritten } = await this.fh.writev(bufs);
-    const want = bufs.reduce((n, b) => n + b.length, 0);
-    if (bytesWritten !== want) {
-      // writev may write partially; finish the rest the slow way.
-      const rest = Buffer.concat(bufs).subarray(bytesWritten);
-      await this.fh.write(rest);
+    for (let off = 0; off < buf.length; ) {
+      const { bytesWritten } = await this.fh.write(buf, off, buf.length - off);
+      off += bytesWritten;
     }
-    this.written += want;
+    this.written += buf.length;
   }
 
   /** Flushes and closes the file; returns the file's total size. */
