@@ -412,3 +412,27 @@ test("concurrent appends all commit with distinct ascending UIDs", async () => {
     assert.equal((await store.checkIntegrity()).ok, true);
   });
 });
+
+test("events arrive in commit order across concurrent writes", async () => {
+  await withStore(async ({ store, accountId, inbox }) => {
+    for (let i = 1; i <= 3; i++) await store.appendMessage(inbox, { body: msg(i) });
+    const events: MailboxEvent[] = [];
+    store.subscribe(inbox, (e) => events.push(e));
+    await store.setQuota(accountId, (await store.quotaUsage(accountId)) + msg(4).length);
+    // Submitted together; the expunge frees a body file (unlinked after its commit).
+    const results = await Promise.allSettled([
+      store.expunge(inbox, [1]),
+      store.appendMessage(inbox, { body: msg(4) }),
+      store.storeFlags(inbox, [2], "add", ["\\Seen"]),
+      store.appendMessage(inbox, { body: msg(5) }),
+    ]);
+    // Both appends fit only because the expunge committed first (it and the STORE need no body write).
+    assert.deepEqual(results.map((r) => r.status), ["fulfilled", "fulfilled", "fulfilled", "fulfilled"]);
+    assert.deepEqual(events.map((e) => e.kind), ["expunge", "flags", "exists", "exists"]);
+    // Each change took the next MODSEQ at its commit; events follow that order exactly.
+    const modseqs = events.map((e) => (e.kind === "flags" ? e.changes[0]!.modseq : e.kind === "deleted" ? 0 : e.modseq));
+    assert.deepEqual(modseqs, [...modseqs].sort((a, b) => a - b));
+    assert.equal(new Set(modseqs).size, 4);
+    assert.equal((await store.mailboxStatus(inbox)).highestModseq, Math.max(...modseqs));
+  });
+});
