@@ -41,9 +41,13 @@ test("curl pop3:// --ssl-reqd (STLS): list, retrieve, delete", async () => {
   assert.equal(list.code, 0, list.stderr);
   assert.equal(list.stdout, `1 ${m1.length}\r\n2 ${m2.length}\r\n`);
 
-  const retr = await curl(["--ssl-reqd", `${base}/1`, ...user]);
+  const retr = await curl(["--ssl-reqd", `${base}/1`, "-v", ...user]);
   assert.equal(retr.code, 0, retr.stderr);
   assert.equal(retr.stdout, m1.toString(), "curl receives the exact message, un-stuffed");
+  // after STLS, CAPA lists SASL and curl logs in with AUTH (RFC 5034), not USER/PASS
+  assert.match(retr.stderr, /^> STLS/m);
+  assert.match(retr.stderr, /^> AUTH (PLAIN|LOGIN)/m);
+  assert.doesNotMatch(retr.stderr, /^> (USER|PASS) /m);
 
   const dele = await curl(["--ssl-reqd", `${base}/1`, "-X", "DELE", "-I", ...user]);
   assert.equal(dele.code, 0, dele.stderr);
