@@ -70,6 +70,16 @@ test("CAPA over TLS: USER and SASL, no STLS; after login no auth capabilities", 
   assert.match(blocks[1]!, /TOP\r\nUIDL/);
 });
 
+test("a loopback listener with allow_insecure_auth: STLS still offered, and login allowed without TLS", async () => {
+  const { fx, conn } = setup({ tls: "starttls" });
+  conn.passwordAuthAllowed = true;
+  conn.feed(["CAPA", ...LOGIN, "QUIT"].map((l) => l + "\r\n").join(""));
+  conn.endInput();
+  await serve(fx, conn);
+  assert.match(conn.output(), /\+OK capability list follows\r\nSTLS\r\nUSER\r\nSASL SCRAM-SHA-256 PLAIN\r\n/);
+  assert.match(conn.output(), /\+OK maildrop has 2 messages/);
+});
+
 test("before TLS USER, PASS and AUTH are refused without reaching the auth service", async () => {
   const { out, fx } = await transcript(["USER alice@example.test", "PASS alice pw", "AUTH PLAIN AGFsaWNlQGV4YW1wbGUudGVzdABhbGljZSBwdw==", "NOOP", "QUIT"], { tls: "starttls" });
   const lines = out.split("\r\n");
