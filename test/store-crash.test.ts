@@ -2,7 +2,8 @@
 // with SIGKILL at random moments, over several rounds on the same data directory. Afterwards
 // every acknowledged message must be present with its exact body, every visible message must be
 // whole (its payload matches the digest it carries), and checkIntegrity() must find nothing wrong
-// (so files orphaned by the kills were cleaned up when the store was reopened).
+// (so files orphaned by the kills were cleaned up when the store was reopened). The child also
+// copies (shared body files) and expunges (unlink after commit), so kills hit those paths too.
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -23,11 +24,21 @@ interface Ack {
   size: number;
 }
 
-/** Runs the child until READY, lets it append for `ms`, then SIGKILLs it. Returns its ACKs. */
-function round(dataDir: string, ms: number): Promise<{ acks: Map<number, Ack>; stderr: string }> {
+interface Log {
+  acks: Map<number, Ack>; // INBOX uid -> body
+  copies: Array<[number, number]>; // [INBOX uid, Archive uid], acknowledged
+  expunging: Set<number>; // INBOX uids whose expunge started (maybe committed)
+  expunged: Set<number>; // INBOX uids whose expunge was acknowledged
+}
+
+/** Runs the child until READY, lets it work for `ms`, then SIGKILLs it. Returns what it acknowledged. */
+function round(dataDir: string, ms: number): Promise<Log & { stderr: string }> {
   return new Promise((resolve, reject) => {
     const p = spawn(process.execPath, ["--import", "tsx", child, dataDir], { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
     const acks = new Map<number, Ack>();
+    const copies: Array<[number, number]> = [];
+    const expunging = new Set<number>();
+    const expunged = new Set<number>();
     let buf = "";
     let stderr = "";
     let ready = false;
@@ -50,6 +61,10 @@ function round(dataDir: string, ms: number): Promise<{ acks: Map<number, Ack>; s
         }
         const m = /^ACK (\d+) ([0-9a-f]{64}) (\d+)$/.exec(line);
         if (m) acks.set(Number(m[1]), { hash: m[2]!, size: Number(m[3]) });
+        const c = /^COPY (\d+) (\d+)$/.exec(line);
+        if (c) copies.push([Number(c[1]), Number(c[2])]);
+        const x = /^EXPUNG(ING|ED) (\d+)$/.exec(line);
+        if (x) (x[1] === "ING" ? expunging : expunged).add(Number(x[2]));
       }
       // A partial last line (cut by the kill) is ignored: it was never fully acknowledged.
     });
@@ -59,7 +74,7 @@ function round(dataDir: string, ms: number): Promise<{ acks: Map<number, Ack>; s
       clearTimeout(giveUp);
       if (!ready) reject(new Error(`child exited early (${code ?? signal}): ${stderr}`));
       else if (signal !== "SIGKILL") reject(new Error(`child exited by itself (${code}): ${stderr}`));
-      else resolve({ acks, stderr });
+      else resolve({ acks, copies, expunging, expunged, stderr });
     });
   });
 }
@@ -68,14 +83,24 @@ test("appends survive SIGKILL at random moments; nothing torn is visible", { tim
   const dataDir = await mkdtemp(path.join(os.tmpdir(), "portcullis-crash-"));
   try {
     const acked = new Map<number, Ack>();
+    const copies = new Map<number, Ack>(); // Archive uid -> body
+    const mayBeGone = new Set<number>();
+    const gone = new Set<number>();
     for (let i = 0; i < ROUNDS; i++) {
-      const { acks } = await round(dataDir, 150 + Math.floor(Math.random() * 900));
-      for (const [uid, a] of acks) {
+      const log = await round(dataDir, 150 + Math.floor(Math.random() * 900));
+      for (const [uid, a] of log.acks) {
         assert.ok(!acked.has(uid), `UID ${uid} acknowledged twice (reused after a crash)`);
         acked.set(uid, a);
       }
+      for (const [src, dst] of log.copies) {
+        assert.ok(!copies.has(dst), `Archive UID ${dst} acknowledged twice`);
+        copies.set(dst, log.acks.get(src)!);
+      }
+      log.expunging.forEach((u) => mayBeGone.add(u));
+      log.expunged.forEach((u) => gone.add(u));
     }
     assert.ok(acked.size > 20, `only ${acked.size} appends were acknowledged`);
+    assert.ok(copies.size > 0 && gone.size > 0, `copies ${copies.size}, expunges ${gone.size}: too few to test`);
 
     const store = await openStore(dataDir);
     try {
@@ -83,18 +108,34 @@ test("appends survive SIGKILL at random moments; nothing torn is visible", { tim
       const inbox = (await store.getMailbox(account.id, "INBOX"))!;
       const list = await store.listMessages(inbox.id);
       const byUid = new Map(list.map((m) => [m.uid, m]));
+      const archive = (await store.getMailbox(account.id, "Archive"))!;
+      const archived = await store.listMessages(archive.id);
+      const byArchiveUid = new Map(archived.map((m) => [m.uid, m]));
 
-      // Every acknowledged message is there with exactly the body that was acknowledged.
+      // Every acknowledged message is there with exactly the body that was acknowledged, unless
+      // its expunge had started; an acknowledged expunge is final.
       for (const [uid, a] of acked) {
         const m = byUid.get(uid);
+        if (gone.has(uid)) {
+          assert.equal(m, undefined, `expunged UID ${uid} is back`);
+          continue;
+        }
+        if (!m && mayBeGone.has(uid)) continue;
         assert.ok(m, `acknowledged UID ${uid} is missing`);
         assert.equal(m.size, a.size, `UID ${uid} size`);
         const body = await store.readBody(m.id);
         assert.equal(createHash("sha256").update(body).digest("hex"), a.hash, `UID ${uid} body differs`);
       }
+      // Every acknowledged copy is there with its source's body, even if the source is expunged.
+      for (const [uid, a] of copies) {
+        const m = byArchiveUid.get(uid);
+        assert.ok(m, `acknowledged Archive UID ${uid} is missing`);
+        const body = await store.readBody(m.id);
+        assert.equal(createHash("sha256").update(body).digest("hex"), a.hash, `Archive UID ${uid} body differs`);
+      }
 
       // Every visible message (acknowledged or not) is whole.
-      for (const m of list) {
+      for (const m of [...list, ...archived]) {
         const body = await store.readBody(m.id);
         assert.equal(body.length, m.size, `UID ${m.uid}: body has ${body.length} bytes, metadata says ${m.size}`);
         const sep = body.indexOf("\r\n\r\n");
@@ -112,7 +153,7 @@ test("appends survive SIGKILL at random moments; nothing torn is visible", { tim
       const report = await store.checkIntegrity();
       assert.deepEqual(report.problems, []);
       assert.equal(report.ok, true);
-      assert.equal(report.messages, list.length);
+      assert.equal(report.messages, list.length + archived.length);
 
       // The store keeps working after the crashes: the next UID is above everything seen.
       const r = await store.appendMessage(inbox.id, { body: Buffer.from("Subject: after\r\n\r\nstill here\r\n") });
