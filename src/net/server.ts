@@ -66,6 +66,7 @@ export class Gate {
   private readonly shutdownController = new AbortController();
   private tlsMgr: TlsManager | null = null;
   private started = false;
+  private stopping: Promise<void> | null = null;
 
   constructor(o: GateOptions) {
     this.config = o.config;
@@ -120,8 +121,14 @@ export class Gate {
     return this.sessions.size;
   }
 
-  async stop(deadlineMs: number): Promise<void> {
-    if (this.shutdownController.signal.aborted) return;
+  /** Stops accepting, tells sessions, waits for them until `deadlineMs`, then destroys the rest.
+   * Calling it again returns the same promise. */
+  stop(deadlineMs: number): Promise<void> {
+    this.stopping ??= this.shutdown(deadlineMs);
+    return this.stopping;
+  }
+
+  private async shutdown(deadlineMs: number): Promise<void> {
     this.shutdownController.abort(new Error("server shutting down"));
     const closing = this.closeServers();
     for (const s of this.pending) s.destroy();
@@ -216,7 +223,8 @@ export class Gate {
 
   private accept(l: BoundListener, socket: Socket): void {
     socket.on("error", (err) => this.log.debug({ err: err.message, listener: l.info.name }, "socket error"));
-    if (this.shutdownController.signal.aborted) {
+    if (this.shutdownController.signal.aborted || !socket.remoteAddress) {
+      // Shutting down, or the client already reset the connection (no peer address left).
       socket.destroy();
       return;
     }
