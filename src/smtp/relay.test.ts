@@ -90,3 +90,14 @@ test("relay check: SMTPUTF8 local parts in our domains are local, lower-cased", 
   assert.equal(verdict("用户@例子.广告", true), "remote:用户@例子.广告");
   assert.equal(verdict('"jö%rg"@example.test', true), "refused:routing-char");
 });
+
+test("relay check: IDN domains match in either spelling", () => {
+  const v = (raw: string, domains: string[]) => {
+    const r = classifyRecipient(raw, { localDomains: new Set(domains), utf8: true });
+    return r.kind === "local" ? r.address : r.kind;
+  };
+  assert.equal(v("jörg@bücher.example", ["xn--bcher-kva.example"]), "jörg@xn--bcher-kva.example");
+  assert.equal(v("jorg@xn--bcher-kva.example", ["bücher.example"]), "jorg@bücher.example");
+  assert.equal(v("jorg@BÜCHER.example", ["bücher.example"]), "jorg@bücher.example");
+  assert.equal(v("jorg@bucher.example", ["bücher.example"]), "remote");
+});

@@ -8,8 +8,10 @@
 //   local part that is not also a plain dot-string. Anything else in a local domain is refused.
 // - For other domains (only acceptable on submission, after AUTH) source routes, literals,
 //   trailing dots and extra "@"s are still refused: the outbound queue gets plain addresses only.
-// - Local parts and domains of local verdicts are lower-cased (the store's convention).
+// - Local parts and domains of local verdicts are lower-cased (the store's convention); an IDN
+//   domain is reported in the spelling (U-label or A-label) the local domain set uses.
 
+import { domainToASCII, domainToUnicode } from "node:url";
 import { MultipleAtError, formatMailbox, parsePath } from "./parse.js";
 import { SmtpError } from "./reply.js";
 
@@ -41,7 +43,7 @@ export function classifyRecipient(raw: string, o: { localDomains: ReadonlySet<st
   const { mailbox } = path;
   if (mailbox.domain.kind === "literal") return { kind: "refused", reason: "address-literal" };
   if (mailbox.domain.trailingDot) return { kind: "refused", reason: "trailing-dot" };
-  const domain = mailbox.domain.name.toLowerCase();
+  const domain = localName(mailbox.domain.name.toLowerCase(), o.localDomains) ?? mailbox.domain.name.toLowerCase();
   if (!o.localDomains.has(domain)) {
     return { kind: "remote", domain, address: formatMailbox({ ...mailbox, domain: { kind: "name", name: domain, trailingDot: false } }) };
   }
@@ -56,4 +58,15 @@ export function classifyRecipient(raw: string, o: { localDomains: ReadonlySet<st
   }
   const local = mailbox.local.toLowerCase();
   return { kind: "local", local, domain, address: `${local}@${domain}` };
+}
+
+/** The spelling of `domain` in `localDomains`, matching U-labels and A-labels (RFC 5890) both
+ * ways: "bücher.example" finds a stored "xn--bcher-kva.example" and the reverse. */
+function localName(domain: string, localDomains: ReadonlySet<string>): string | null {
+  if (localDomains.has(domain)) return domain;
+  const ascii = domainToASCII(domain);
+  if (ascii && localDomains.has(ascii)) return ascii;
+  const unicode = domainToUnicode(domain);
+  if (unicode && localDomains.has(unicode)) return unicode;
+  return null;
 }

@@ -168,7 +168,7 @@ function fakeStore(): Store {
   return partial as Store;
 }
 
-async function run(o: { role: "mx" | "submission"; script: string[] | string; auth?: boolean; claims?: boolean }): Promise<{ conn: FakeConnection; replies: string[]; dataDir: string; logs: string }> {
+async function run(o: { role: "mx" | "submission"; script: string[] | string | Buffer; auth?: boolean; claims?: boolean }): Promise<{ conn: FakeConnection; replies: string[]; dataDir: string; logs: string }> {
   const dataDir = await mkdtemp(join(tmpdir(), "portcullis-smtp-session-"));
   roots.push(dataDir);
   let logs = "";
@@ -188,7 +188,7 @@ async function run(o: { role: "mx" | "submission"; script: string[] | string; au
   const handler = createSmtpHandler(services, { greetDelayMs: 0 });
   const done = handler.serve(conn);
   await conn.waitOutput(/^220 /);
-  conn.feed(typeof o.script === "string" ? o.script : o.script.map((l) => l + "\r\n").join(""));
+  conn.feed(typeof o.script === "string" || Buffer.isBuffer(o.script) ? o.script : o.script.map((l) => l + "\r\n").join(""));
   conn.endInput();
   await done;
   return { conn, replies: conn.output.split("\r\n").filter((l) => l !== ""), dataDir, logs };
@@ -346,4 +346,37 @@ test("a client that disconnects mid-DATA leaves no spool file", async () => {
   const { dataDir, conn } = await run({ role: "mx", script: "EHLO c.example\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<alice@example.test>\r\nDATA\r\nSubject: x\r\n\r\npartial" });
   assert.ok(conn.closed);
   assert.deepEqual(await readdir(join(dataDir, "tmp", "smtp")), []);
+});
+
+test("a DATA line over SMTP_MAX_DATA_LINE is 500 5.5.2, closes, and leaves no spool file", async () => {
+  const { replies, dataDir, conn } = await run({
+    role: "mx",
+    script: "EHLO c.example\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<alice@example.test>\r\nDATA\r\nSubject: x\r\n\r\n" + "y".repeat(70_000) + "\r\n.\r\nNOOP\r\n",
+  });
+  const f = finals(replies);
+  assert.equal(f[3], "354 End data with <CR><LF>.<CR><LF>");
+  assert.match(f[4]!, /^500 5\.5\.2 /);
+  assert.equal(f.length, 5, "nothing after it");
+  assert.ok(conn.closed);
+  assert.deepEqual(await readdir(join(dataDir, "tmp", "smtp")), []);
+});
+
+test("HTTP in the middle of a session (POST, Host:) is 554 and closes, with smtp.protocol.abuse", async () => {
+  for (const line of ["POST /submit HTTP/1.1", "Host: mx.example.test"]) {
+    const { replies, conn, logs } = await run({ role: "mx", script: ["EHLO c.example", line, "NOOP"] });
+    const f = finals(replies);
+    assert.match(f[1]!, /^554 5\.7\.0 /, line);
+    assert.equal(f.length, 2);
+    assert.ok(conn.closed);
+    assert.match(logs, /"event":"smtp.protocol.abuse".*"reason":"http"/);
+  }
+});
+
+test("NUL, invalid UTF-8 and unknown verbs are 500 (and the session goes on)", async () => {
+  const { replies } = await run({ role: "mx", script: Buffer.from("NOOP a\0b\r\nNOOP \xff\r\nFOO\r\nQUIT\r\n", "latin1") });
+  const f = finals(replies);
+  assert.match(f[0]!, /^500 5\.5\.2 /);
+  assert.match(f[1]!, /^500 5\.5\.2 /);
+  assert.match(f[2]!, /^500 5\.5\.1 /);
+  assert.match(f[3]!, /^221 /);
 });
