@@ -193,3 +193,101 @@ test("thousands of pipelined lines in one chunk", () => {
   for (let i = 0; i < n; i++) assert.equal(lineOf(ib.takeLine(510)).text, `RCPT TO:<u${i}@example.test>`);
   assert.equal(ib.takeLine(510).kind, "need-more");
 });
+
+/** A tiny deterministic PRNG so failures can be replayed. */
+function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s * 1664525 + 1013904223) >>> 0;
+    return s / 2 ** 32;
+  };
+}
+
+test("random chunking: lines and literals come out exactly as a reference splitter says", () => {
+  for (let seed = 1; seed <= 200; seed++) {
+    const rand = rng(seed);
+    // A script of items: lines (some bare LF, some with NUL/8-bit/CR inside) and literals.
+    const items: Array<{ kind: "line"; text: Buffer; crlf: boolean } | { kind: "lit"; data: Buffer }> = [];
+    const parts: Buffer[] = [];
+    for (let i = 0; i < 30; i++) {
+      if (rand() < 0.25) {
+        const data = Buffer.from(Array.from({ length: Math.floor(rand() * 3000) }, () => Math.floor(rand() * 256)));
+        items.push({ kind: "lit", data });
+        parts.push(data);
+      } else {
+        const len = rand() < 0.1 ? Math.floor(rand() * 5000) : Math.floor(rand() * 80);
+        // No LF inside a line; a CR may appear anywhere but not as the last octet.
+        const text = Buffer.from(Array.from({ length: len }, () => { const b = Math.floor(rand() * 256); return b === 0x0a ? 0x20 : b; }));
+        if (text.length > 0 && text[text.length - 1] === 0x0d) text[text.length - 1] = 0x41;
+        const crlf = rand() < 0.8;
+        items.push({ kind: "line", text, crlf });
+        parts.push(text, Buffer.from(crlf ? "\r\n" : "\n"));
+      }
+    }
+    const all = Buffer.concat(parts);
+    const ib = new InputBuffer();
+    let fed = 0;
+    const feed = (): boolean => {
+      if (fed >= all.length) return false;
+      const r = rand();
+      const size = r < 0.3 ? 1 : r < 0.6 ? 1 + Math.floor(rand() * 600) : 1 + Math.floor(rand() * 9000);
+      ib.push(all.subarray(fed, Math.min(all.length, fed + size)));
+      fed += size;
+      return true;
+    };
+    for (const item of items) {
+      if (item.kind === "line") {
+        let r = ib.takeLine(6000);
+        while (r.kind === "need-more") {
+          assert.ok(feed(), `seed ${seed}: ran out of input`);
+          r = ib.takeLine(6000);
+        }
+        assert.equal(r.kind, "line", `seed ${seed}`);
+        if (r.kind === "line") {
+          assert.ok(r.line.bytes.equals(item.text), `seed ${seed}: line content`);
+          assert.equal(r.line.crlf, item.crlf, `seed ${seed}: line ending`);
+        }
+      } else {
+        const got: Buffer[] = [];
+        let need = item.data.length;
+        while (need > 0) {
+          const c = ib.takeBytes(need);
+          if (!c) {
+            assert.ok(feed(), `seed ${seed}: ran out of input in a literal`);
+            continue;
+          }
+          got.push(c);
+          need -= c.length;
+        }
+        assert.ok(Buffer.concat(got).equals(item.data), `seed ${seed}: literal content`);
+      }
+    }
+    while (feed());
+    assert.equal(ib.buffered, 0, `seed ${seed}: nothing left over`);
+  }
+});
+
+test("random chunking with a small limit: the buffer never holds more than limit + 1 plus one chunk", () => {
+  for (let seed = 1; seed <= 50; seed++) {
+    const rand = rng(seed * 7919);
+    const ib = new InputBuffer();
+    const limit = 100;
+    let lines = 0;
+    let tooLong = 0;
+    for (let i = 0; i < 400; i++) {
+      const size = 1 + Math.floor(rand() * 300);
+      const chunk = Buffer.from(Array.from({ length: size }, () => (rand() < 0.005 ? 0x0a : 0x61)));
+      ib.push(chunk);
+      for (;;) {
+        const r = ib.takeLine(limit);
+        if (r.kind === "line") {
+          assert.ok(r.line.bytes.length <= limit);
+          lines++;
+        } else if (r.kind === "too-long") tooLong++;
+        else break;
+      }
+      assert.ok(ib.buffered <= limit + 1, `seed ${seed}: ${ib.buffered} octets buffered`);
+    }
+    assert.ok(tooLong > 0 && lines + tooLong > 0);
+  }
+});
