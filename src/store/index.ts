@@ -2,6 +2,10 @@
 //
 // `openStore(dataDir)` keeps everything under <dataDir>/store/ (0700): portcullis.db (0600) and
 // blobs/ (message bodies, one file each, 0600). See sqlite-store.ts for how it is put together.
+//
+// Several processes may open the same store (the server, and CLI commands beside it); SQLite
+// serialises their writes. Mailbox events reach only subscribers in the process that made the
+// change, and only the first opener (owner.pid, lock.ts) cleans up files left by a crash.
 
 import type { AuditLogger } from "../log/audit.js";
 import type { Store } from "./types.js";

@@ -65,7 +65,11 @@ export class SqliteStore implements Store {
       const file = path.join(storeDir, "portcullis.db");
       // Create the file 0600 before SQLite does: its -wal and -shm files copy the database's mode.
       await (await fsp.open(file, "a", 0o600)).close();
-      await fsp.chmod(file, 0o600);
+      for (const f of [file, `${file}-wal`, `${file}-shm`]) {
+        await fsp.chmod(f, 0o600).catch((e: NodeJS.ErrnoException) => {
+          if (e.code !== "ENOENT") throw e;
+        });
+      }
       const db = openDatabase(file);
       const blobs = await Blobs.open(path.join(storeDir, "blobs"));
       const store = new SqliteStore({ db, st: new Statements(db), blobs, log: opts.log }, ownership);
