@@ -72,7 +72,8 @@ export class Session {
   }
 
   audit(event: AuditEvent, fields: Record<string, unknown> = {}, level: "info" | "warn" | "error" = "info"): void {
-    audit(this.conn.log, event, { protocol: "smtp", listener: this.conn.listener.name, ip: this.conn.remoteAddress, ...fields }, level);
+    // conn.log already carries the connection id, client IP and listener name.
+    audit(this.conn.log, event, { protocol: "smtp", ...fields }, level);
   }
 
   /** Moves to a new state, discarding a BDAT spool that the new state no longer holds. */
