@@ -104,3 +104,24 @@ test("opening cleans temp files and bodies no row names", async () => {
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test("schema: a database from a newer Portcullis is refused, and the schema version is recorded", async () => {
+  const { dir } = await setup();
+  try {
+    const store = await openStore(dir);
+    await store.close();
+    const file = path.join(dir, "store", "portcullis.db");
+    let db = new Database(file);
+    assert.deepEqual(db.prepare("SELECT version FROM schema_version").all(), [{ version: 1 }]);
+    db.prepare("UPDATE schema_version SET version = 99").run();
+    db.close();
+    await assert.rejects(openStore(dir), /schema version 99 is newer/);
+    db = new Database(file);
+    db.prepare("UPDATE schema_version SET version = 1").run();
+    db.close();
+    const again = await openStore(dir); // the failed open released ownership
+    await again.close();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});

@@ -71,10 +71,15 @@ export class SqliteStore implements Store {
         });
       }
       const db = openDatabase(file);
-      const blobs = await Blobs.open(path.join(storeDir, "blobs"));
-      const store = new SqliteStore({ db, st: new Statements(db), blobs, log: opts.log }, ownership);
-      if (ownership.owner) await store.recover();
-      return store;
+      try {
+        const blobs = await Blobs.open(path.join(storeDir, "blobs"));
+        const store = new SqliteStore({ db, st: new Statements(db), blobs, log: opts.log }, ownership);
+        if (ownership.owner) await store.recover();
+        return store;
+      } catch (e) {
+        db.close();
+        throw e;
+      }
     } catch (e) {
       await ownership.release();
       throw e;
