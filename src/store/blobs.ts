@@ -77,10 +77,10 @@ export class Blobs {
       taken = true;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== "EXDEV") throw e;
+      // Another filesystem: copy, and leave the caller's file where it is (the caller removes it).
       const tmp = path.join(this.tmp, name);
       await fsp.copyFile(source.path, tmp, fsc.COPYFILE_EXCL);
       await fsp.rename(tmp, final);
-      await fsp.unlink(source.path).catch(() => undefined);
     }
     try {
       await fsp.chmod(final, 0o600);
