@@ -86,3 +86,24 @@ test("Received: follows RFC 5321 §4.4 and RFC 3848", () => {
   assert.equal(fields.length, 1);
   assert.equal(malformed, 0);
 });
+
+test("From: parser on hostile input: never throws, never returns a non-address", () => {
+  let seed = 0x1234567;
+  const rand = (n: number) => {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+    return seed % n;
+  };
+  const alphabet = ["<", ">", "@", '"', "\\", ":", ";", ",", ".", " ", "(", ")", "a", "b", "é", "\t", "="];
+  const inputs = ["(".repeat(10000), '"'.repeat(10001), "<".repeat(5000), "a:".repeat(3000), "((a)".repeat(3000)];
+  for (let i = 0; i < 5000; i++) {
+    let s = "";
+    for (let j = rand(40); j > 0; j--) s += alphabet[rand(alphabet.length)];
+    inputs.push(s);
+  }
+  const started = Date.now();
+  for (const s of inputs) {
+    const r = parseAddressList(s);
+    if (r) for (const a of r) assert.match(a, /@/, `${JSON.stringify(s)} -> ${JSON.stringify(r)}`);
+  }
+  assert.ok(Date.now() - started < 5000);
+});

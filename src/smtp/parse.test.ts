@@ -167,3 +167,40 @@ test("EHLO argument: one printable token, nothing that breaks a Received: header
   assert.equal(parseHeloArg("my_laptop.local "), "my_laptop.local");
   for (const bad of ["", "a b", "a(b)", "a;b", "x".repeat(256), "a\u0000b"]) assert.notEqual(code(() => parseHeloArg(bad)), "ok", bad);
 });
+
+test("hostile input: random and adversarial strings never throw anything but SmtpError, and stay fast", () => {
+  // A small deterministic generator (no Math.random: failures must be reproducible).
+  let seed = 0x2545f491;
+  const rand = (n: number) => {
+    seed ^= seed << 13;
+    seed ^= seed >>> 17;
+    seed ^= seed << 5;
+    return (seed >>> 0) % n;
+  };
+  const alphabet = ['<', '>', '@', '"', "\\", ":", ",", ".", " ", "\t", "%", "!", "[", "]", "=", "+", "a", "Z", "0", "\0", "\r", "\n", "é", "用", "\u{1F600}", "(", ")", "-"];
+  const inputs: string[] = [
+    "<" + "@a,".repeat(2000) + "b:c@d>",
+    "<" + '"'.repeat(5000) + ">",
+    "<" + "\\".repeat(5001) + ">",
+    "<" + "a.".repeat(3000) + "@b>",
+    "<a@" + "[".repeat(3000) + ">",
+    "<a@b> " + "X=1 ".repeat(3000),
+  ];
+  for (let i = 0; i < 3000; i++) {
+    const len = rand(60);
+    let s = "";
+    for (let j = 0; j < len; j++) s += alphabet[rand(alphabet.length)];
+    inputs.push(rand(2) ? `<${s}>` : s);
+  }
+  const started = Date.now();
+  for (const s of inputs) {
+    for (const fn of [() => parseMailFrom("FROM:" + s), () => parseRcptTo("TO:" + s), () => parseCommandLine(s), () => parseHeloArg(s)]) {
+      try {
+        fn();
+      } catch (e) {
+        assert.ok(e instanceof SmtpError, `${String(e)} for ${JSON.stringify(s.slice(0, 80))}`);
+      }
+    }
+  }
+  assert.ok(Date.now() - started < 5000, "no super-linear parsing");
+});

@@ -356,7 +356,8 @@ export function formatMailbox(m: Mailbox): string {
 export function parseHeloArg(args: string): string {
   const name = args.trim();
   if (name === "") throw new SmtpError(reply(501, "5.5.4", "Syntax: EHLO hostname"));
-  if (name.length > 255 || !/^[\x21-\x7e\u0080-\uffff]+$/u.test(name) || /[()<>;\\"]/.test(name)) {
+  // ASCII only: RFC 6531 §3.7.1 keeps the EHLO argument in A-labels, and it goes into Received:.
+  if (name.length > 255 || !/^[\x21-\x7e]+$/.test(name) || /[()<>;\\"]/.test(name)) {
     throw new SmtpError(reply(501, "5.5.4", "Invalid EHLO/HELO argument"));
   }
   return name;

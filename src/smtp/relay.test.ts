@@ -101,3 +101,12 @@ test("relay check: IDN domains match in either spelling", () => {
   assert.equal(v("jorg@BÜCHER.example", ["bücher.example"]), "jorg@bücher.example");
   assert.equal(v("jorg@bucher.example", ["bücher.example"]), "remote");
 });
+
+test("relay check on hostile input: only the four verdict kinds, never a throw", () => {
+  const samples = ["", "@", "@@", "@:", '"', '"@"@example.test', "\0@example.test", "a@example.test\0", "a\r\n@example.test", "a@exa\u0000mple.test", "%@example.test", "!@example.test", "a@[", "a@]", "@example.test:", ":@example.test", "a@example.test:b", "a@@example.test", "\\@example.test", '"\\"@example.test', "a".repeat(5000) + "@example.test"];
+  for (const s of samples) {
+    const v = classifyRecipient(s, { localDomains, utf8: true });
+    assert.ok(["local", "remote", "refused", "syntax"].includes(v.kind), s);
+    if (v.kind === "local") assert.match(v.address, /^[^@%!"\s\\]+@(example\.test|localhost)$/, s);
+  }
+});
