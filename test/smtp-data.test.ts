@@ -229,3 +229,15 @@ test("every reply after the greeting carries an enhanced status code (RFC 2034)"
   ];
   for (const r of replies) for (const l of r.lines) assert.match(l, /^\d{3}[ -][245]\.\d{1,3}\.\d{1,3} /, l);
 });
+
+test("Postfix smtp-source: 200 messages over 5 reused sessions all land, intact", async () => {
+  await srv.addUser("load@example.test", "load-pass-3c2b1a0f");
+  const r = await run("smtp-source", ["-d", "-s", "5", "-m", "200", "-l", "20000", "-f", "load@other.example", "-t", "load@example.test", "-M", "localhost", `127.0.0.1:${srv.ports.smtp}`], { timeoutMs: 60_000 });
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  const msgs = await inbox(srv, "load@example.test");
+  assert.equal(msgs.length, 200);
+  for (const m of msgs) {
+    assert.ok(m.startsWith("Return-Path: <load@other.example>\r\nReceived: from "));
+    assert.ok(!/[^\r]\n/.test(m));
+  }
+});
