@@ -203,3 +203,35 @@ test("relay tricks are refused on submission too; a remote domain is fine once a
   assert.equal((await c.cmd("RCPT TO:<friend@far.example>")).code, 250);
   await c.cmd("QUIT");
 });
+
+test("AUTH SCRAM-SHA-256 (RFC 7677): server-final is a 334 answered by an empty line, then 235", async () => {
+  const { createHash, createHmac, pbkdf2Sync, randomBytes } = await import("node:crypto");
+  const c = await RawSmtp.connect(srv.ports.submission);
+  await c.hello();
+  await c.starttls(srv.caCert);
+  const ehlo = await c.cmd("EHLO client.test");
+  assert.match(ehlo.text, /^AUTH .*SCRAM-SHA-256/m);
+  const cnonce = randomBytes(18).toString("base64");
+  const bare = `n=${ALICE.replace(/=/g, "=3D").replace(/,/g, "=2C")},r=${cnonce}`;
+  const first = await c.cmd(`AUTH SCRAM-SHA-256 ${Buffer.from(`n,,${bare}`).toString("base64")}`);
+  assert.equal(first.code, 334, first.lines.join(" | "));
+  const serverFirst = Buffer.from(first.text, "base64").toString();
+  const attrs = Object.fromEntries(serverFirst.split(",").map((kv) => [kv[0], kv.slice(2)]));
+  assert.ok(attrs.r!.startsWith(cnonce));
+  const salted = pbkdf2Sync(ALICE_PW, Buffer.from(attrs.s!, "base64"), Number(attrs.i), 32, "sha256");
+  const hmac = (key: Buffer, data: string) => createHmac("sha256", key).update(data).digest();
+  const clientKey = hmac(salted, "Client Key");
+  const storedKey = createHash("sha256").update(clientKey).digest();
+  const withoutProof = `c=biws,r=${attrs.r}`;
+  const authMessage = `${bare},${serverFirst},${withoutProof}`;
+  const signature = hmac(storedKey, authMessage);
+  const proof = Buffer.from(clientKey.map((b, i) => b ^ signature[i]!));
+  const final = await c.cmd(Buffer.from(`${withoutProof},p=${proof.toString("base64")}`).toString("base64"));
+  assert.equal(final.code, 334, final.lines.join(" | "));
+  const serverFinal = Buffer.from(final.text, "base64").toString();
+  assert.equal(serverFinal, `v=${hmac(hmac(salted, "Server Key"), authMessage).toString("base64")}`, "the server proved it knows the verifier");
+  const ok = await c.cmd("");
+  assert.equal(ok.code, 235);
+  assert.equal((await c.cmd("MAIL FROM:<alice@example.test>")).code, 250);
+  await c.cmd("QUIT");
+});
