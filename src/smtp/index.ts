@@ -1,6 +1,19 @@
 // The SMTP protocol handler the gate runs for every SMTP connection (MX on 25, submission on 587
 // and 465): `createSmtpHandler(services)`. State shared by all sessions of one server (send-limit
 // windows, the spool directory) lives in the handler, not in module globals.
+//
+// Layout: parse.ts, relay.ts, headers.ts, trace.ts, reply.ts are pure; state.ts is the session
+// state union; session.ts the loop and the one "allowed now?" check; commands/ one file per
+// command; spool.ts streams a message to disk; deliver.ts ends a transaction; resolve.ts maps
+// addresses to accounts; sendlimit.ts keeps the submission send limits.
+//
+// RFCs and how much of each is implemented:
+// - RFC 5321 SMTP: all commands but TURN/SEND/SOML/SAML; EXPN disabled (§3.5.2), VRFY 252 (§3.5.3);
+//   source routes parsed and refused in recipients, ignored in senders; Postmaster without a domain.
+// - RFC 1870 SIZE, RFC 6152 8BITMIME, RFC 2920 PIPELINING, RFC 3030 CHUNKING (BDAT; BINARYMIME is
+//   not offered), RFC 2034/3463 enhanced status codes, RFC 6531 SMTPUTF8 (addresses; UTF8SMTP in
+//   Received:), RFC 3207 STARTTLS, RFC 4954 AUTH (mechanisms from the auth service), RFC 3848
+//   "with" keywords. Not offered: DSN (RFC 3461), DELIVERBY, ETRN, REQUIRETLS, MT-PRIORITY.
 
 import type { ProtocolHandler, RefusalReason } from "../net/types.js";
 import type { Services } from "../services.js";
