@@ -34,7 +34,16 @@ export const BDAT: SmtpCommand = {
       if (st.kind === "mail") throw new SmtpError(reply(554, "5.5.1", "No valid recipients"));
       throw new SmtpError(reply(503, "5.5.1", sequenceText("BDAT", st.kind)));
     }
-    const spool = st.kind === "bdat" ? st.spool : await openSpool(s, st.helo, st.tx);
+    let spool;
+    try {
+      spool = st.kind === "bdat" ? st.spool : await openSpool(s, st.helo, st.tx);
+    } catch (e) {
+      // Stay in step even when the spool cannot be created: read the chunk, then refuse.
+      s.conn.log.error({ event: "session.error", err: e instanceof Error ? e.message : String(e), command: "BDAT" });
+      await s.conn.readStream(n, () => undefined);
+      s.setState(withoutTransaction(st));
+      throw new SmtpError(reply(451, "4.3.0", "Internal error, try again later"));
+    }
     const { helo, tx } = st;
     s.setState({ kind: "bdat", helo, tx, spool });
     s.applyPhase(true);
