@@ -35,7 +35,7 @@ const META_COLS = "id, mailbox_id, uid, modseq, flags, internal_date, size, pars
 type MetaTuple = [number, number, number, number, string, number, number, string | null];
 
 function toMeta(r: MetaTuple): MessageMeta {
-  return {
+  const meta: MessageMeta = {
     id: r[0],
     mailboxId: r[1],
     uid: r[2],
@@ -43,8 +43,20 @@ function toMeta(r: MetaTuple): MessageMeta {
     flags: decodeFlags(r[4]),
     internalDate: new Date(r[5]),
     size: r[6],
-    parsed: r[7] === null ? null : (JSON.parse(r[7]) as unknown),
+    parsed: null,
   };
+  const raw = r[7];
+  if (raw !== null) {
+    // Decoded on first access only: listing a large mailbox (SELECT, UID FETCH 1:* (FLAGS)) must
+    // not pay for structures nobody reads. Still a plain enumerable property to callers.
+    let cache: unknown;
+    Object.defineProperty(meta, "parsed", {
+      enumerable: true,
+      configurable: true,
+      get: () => (cache === undefined ? (cache = JSON.parse(raw) as unknown) : cache),
+    });
+  }
+  return meta;
 }
 
 function encodeParsed(parsed: unknown): string | null {
