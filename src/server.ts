@@ -67,7 +67,8 @@ export async function startServer(o: { config: Config; dataDir: string; log: Aud
     if (smtp) handlers.smtp = smtp;
     const pop3 = await optionalHandler("pop3", async () => (await import("./pop3/index.js")).createPop3Handler, services, log);
     if (pop3) handlers.pop3 = pop3;
-    // IMAP (src/imap, createImapHandler) is wired here once it exists.
+    const imap = await optionalHandler("imap", async () => (await import("./imap/index.js")).createImapHandler, services, log);
+    if (imap) handlers.imap = imap;
 
     gate = new Gate({ config, dataDir, log, policy: { access: policy.access, bans: policy.bans, limiter: policy.limiter }, handlers });
     await gate.start();

@@ -1,0 +1,222 @@
+// FETCH and UID FETCH (RFC 9051 §6.4.5, §7.5.2) with BINARY (RFC 3516), MODSEQ/CHANGEDSINCE
+// (RFC 7162 §3.1.4) and VANISHED (RFC 7162 §3.2.6).
+//
+// Invariants:
+// - Structure items (ENVELOPE, BODY, BODYSTRUCTURE, section offsets) come from the stored parsed
+//   structure (or the parse-once cache), never from re-reading the body.
+// - Body sections are streamed from the store's byte ranges as literals whose length is known
+//   before the first octet is written; the stream is opened before the literal is announced, so a
+//   message removed meanwhile cannot leave a short literal. Only HEADER.FIELDS filtering and
+//   BINARY decoding hold one part in memory.
+// - Fetching a body section without .PEEK sets \Seen (unless read-only) and reports the new
+//   FLAGS in the same response (RFC 9051 §6.4.5).
+import type { Readable } from "node:stream";
+import type { MessageMeta } from "../../store/types.js";
+import type { FetchItem } from "../fetchatt.js";
+import { fetchResponseName, setsSeen } from "../fetchatt.js";
+import { renderFlagList } from "../flags.js";
+import { formatDateTime } from "../encode.js";
+import { renderEnvelope } from "../envelope.js";
+import type { ParsedMessage } from "../mime.js";
+import {
+  decodeTransferEncoding,
+  filterHeaderFields,
+  partialRange,
+  renderBodyBasic,
+  renderBodyStructure,
+  resolveBinaryPart,
+  resolveSection,
+} from "../bodystructure.js";
+import { formatSet, setMatcher } from "../sequence.js";
+import type { ImapSession } from "../session/session.js";
+import { bad, no } from "../session/errors.js";
+import { SELECTED, handler } from "./types.js";
+import { targetUids } from "./targets.js";
+
+const BATCH = 256;
+/** Output is flushed to the connection once this much is buffered. */
+const CHUNK = 64 * 1024;
+
+/** A piece of one FETCH response: text, or octets [start, end) of the stored body. */
+type Piece = string | Buffer | { start: number; end: number };
+
+function needsStructure(items: readonly FetchItem[]): boolean {
+  return items.some(
+    (i) =>
+      i.type === "ENVELOPE" || i.type === "BODY" || i.type === "BODYSTRUCTURE" || i.type === "RFC822.HEADER" || i.type === "RFC822.TEXT" ||
+      i.type === "BINARY" || i.type === "BINARY.SIZE" || (i.type === "BODY[]" && (i.section.part.length > 0 || i.section.text !== null)),
+  );
+}
+
+async function readRange(s: ImapSession, meta: MessageMeta, start: number, end: number): Promise<Buffer> {
+  if (end <= start) return Buffer.alloc(0);
+  const stream = await s.services.store.openBody(meta.id, { start, end: end - 1 });
+  const chunks: Buffer[] = [];
+  for await (const c of stream) chunks.push(Buffer.isBuffer(c) ? c : Buffer.from(c as string));
+  return Buffer.concat(chunks);
+}
+
+function literalHead(name: string, n: number, binary = false): string {
+  return `${name} ${binary ? "~" : ""}{${n}}\r\n`;
+}
+
+/** The pieces of one item. */
+async function item(s: ImapSession, it: FetchItem, meta: MessageMeta, parsed: ParsedMessage | null): Promise<Piece[]> {
+  switch (it.type) {
+    case "FLAGS":
+      return [`FLAGS ${renderFlagList(meta.flags)}`];
+    case "INTERNALDATE":
+      return [`INTERNALDATE "${formatDateTime(meta.internalDate)}"`];
+    case "RFC822.SIZE":
+      return [`RFC822.SIZE ${meta.size}`];
+    case "UID":
+      return [`UID ${meta.uid}`];
+    case "MODSEQ":
+      return [`MODSEQ (${meta.modseq})`];
+    case "ENVELOPE":
+      return [`ENVELOPE ${renderEnvelope(parsed!.envelope)}`];
+    case "BODY":
+      return [`BODY ${renderBodyBasic(parsed!)}`];
+    case "BODYSTRUCTURE":
+      return [`BODYSTRUCTURE ${renderBodyStructure(parsed!)}`];
+    case "RFC822":
+      return [literalHead("RFC822", meta.size), { start: 0, end: meta.size }];
+    case "RFC822.HEADER": {
+      const end = parsed!.root.bodyStart;
+      return [literalHead("RFC822.HEADER", end), { start: 0, end }];
+    }
+    case "RFC822.TEXT": {
+      const start = parsed!.root.bodyStart;
+      return [literalHead("RFC822.TEXT", meta.size - start), { start, end: meta.size }];
+    }
+    case "BODY[]": {
+      const name = fetchResponseName(it);
+      const sec = it.section;
+      if (sec.part.length === 0 && sec.text === null) {
+        const r = partialRange(meta.size, it.partial);
+        return [literalHead(name, r.end - r.start), { start: r.start, end: r.end }];
+      }
+      const plan = resolveSection(parsed!, sec);
+      if (!plan) return [`${name} NIL`]; // RFC 9051 §6.4.5: a part that does not exist
+      if (plan.filter) {
+        const header = filterHeaderFields(await readRange(s, meta, plan.range.start, plan.range.end), plan.filter.fields, plan.filter.not);
+        const r = partialRange(header.length, it.partial);
+        return [literalHead(name, r.end - r.start), header.subarray(r.start, r.end)];
+      }
+      const r = partialRange(plan.range.end - plan.range.start, it.partial);
+      return [literalHead(name, r.end - r.start), { start: plan.range.start + r.start, end: plan.range.start + r.end }];
+    }
+    case "BINARY":
+    case "BINARY.SIZE": {
+      const part = resolveBinaryPart(parsed!, it.part);
+      if (!part) throw no("No such leaf part for BINARY", "NONEXISTENT");
+      const raw = await readRange(s, meta, part.bodyStart, part.bodyEnd);
+      const decoded = decodeTransferEncoding(raw, part.encoding);
+      if (!decoded) throw no("Unknown Content-Transfer-Encoding", "UNKNOWN-CTE"); // RFC 3516 §4.3
+      const name = fetchResponseName(it);
+      if (it.type === "BINARY.SIZE") return [`${name} ${decoded.length}`];
+      const r = partialRange(decoded.length, it.partial);
+      const data = decoded.subarray(r.start, r.end);
+      return [literalHead(name, data.length, data.includes(0)), data]; // RFC 3516 §4.2 literal8 when NUL
+    }
+  }
+}
+
+/** Writes one message's FETCH response, streaming body ranges. */
+async function writeResponse(s: ImapSession, out: { buf: string }, seq: number, meta: MessageMeta, pieces: Piece[][]): Promise<void> {
+  out.buf += `* ${seq} FETCH (`;
+  for (let i = 0; i < pieces.length; i++) {
+    if (i > 0) out.buf += " ";
+    for (const p of pieces[i]!) {
+      if (typeof p === "string") out.buf += p;
+      else if (Buffer.isBuffer(p)) {
+        await s.write(out.buf);
+        out.buf = "";
+        await s.write(p);
+      } else if (p.end > p.start) {
+        // Open first, so a vanished body fails before the literal is announced... the literal
+        // head is already in `out.buf`; it is written together with the first chunk.
+        const stream: Readable = await s.services.store.openBody(meta.id, { start: p.start, end: p.end - 1 });
+        let sent = 0;
+        try {
+          await s.write(out.buf);
+          out.buf = "";
+          for await (const c of stream) {
+            const b = Buffer.isBuffer(c) ? c : Buffer.from(c as string);
+            sent += b.length;
+            await s.write(b);
+          }
+        } finally {
+          stream.destroy();
+        }
+        // The store guarantees the range; anything else breaks the framing: end the session.
+        if (sent !== p.end - p.start) throw new Error(`body of message ${meta.id} shorter than announced`);
+      }
+    }
+  }
+  out.buf += ")\r\n";
+  if (out.buf.length >= CHUNK) {
+    await s.write(out.buf);
+    out.buf = "";
+  }
+}
+
+export default handler({
+  name: "FETCH",
+  states: SELECTED,
+  async run(s, cmd) {
+    const sel = s.selected!;
+    const a = cmd.args;
+    const items = a.items.slice();
+    const has = (t: FetchItem["type"]) => items.some((i) => i.type === t);
+    if (cmd.uid && !has("UID")) items.unshift({ type: "UID" }); // RFC 9051 §6.4.9
+    if (has("MODSEQ")) s.condstore = true; // RFC 7162 §3.1: CONDSTORE-enabling
+    if (a.changedSince !== null) {
+      s.condstore = true;
+      if (!has("MODSEQ")) items.push({ type: "MODSEQ" }); // RFC 7162 §3.1.4.1
+    }
+    if (a.vanished && (!cmd.uid || !s.qresync)) throw bad("VANISHED needs UID FETCH and ENABLE QRESYNC"); // RFC 7162 §3.2.6
+    const uids = targetUids(s, a.set, cmd.uid);
+    const store = s.services.store;
+    const out = { buf: "" };
+    if (a.vanished && a.changedSince !== null) {
+      const { vanished } = await store.changesSince(sel.mailboxId, a.changedSince);
+      const inSet = setMatcher(a.set, sel.uids[sel.uids.length - 1] ?? 0, { saved: s.savedUids });
+      const wanted = vanished.filter(inSet);
+      if (wanted.length > 0) out.buf += `* VANISHED (EARLIER) ${formatSet(wanted, { sort: true })}\r\n`;
+    }
+    const seen = !sel.readOnly && items.some(setsSeen);
+    const structure = needsStructure(items);
+    for (let i = 0; i < uids.length; i += BATCH) {
+      const metas = await store.getMessages(sel.mailboxId, uids.slice(i, i + BATCH));
+      const addFlags = new Set<number>();
+      if (seen) {
+        const unseen = metas.filter((m) => !m.flags.includes("\\Seen")).map((m) => m.uid);
+        if (unseen.length > 0) {
+          const res = await store.storeFlags(sel.mailboxId, unseen, "add", ["\\Seen"]);
+          sel.dropOwn(res.changed);
+          const byUid = new Map(res.changed.map((c) => [c.uid, c]));
+          for (const m of metas) {
+            const c = byUid.get(m.uid);
+            if (c) {
+              m.flags = c.flags;
+              m.modseq = c.modseq;
+              addFlags.add(m.uid);
+            }
+          }
+        }
+      }
+      for (const meta of metas) {
+        if (a.changedSince !== null && meta.modseq <= a.changedSince) continue;
+        const seq = sel.seqOf(meta.uid);
+        if (seq === 0) continue;
+        const parsed = structure ? await s.shared.cache.get(meta) : null;
+        const its = addFlags.has(meta.uid) && !has("FLAGS") ? [...items, { type: "FLAGS" } as FetchItem] : items;
+        const pieces: Piece[][] = [];
+        for (const it of its) pieces.push(await item(s, it, meta, parsed));
+        await writeResponse(s, out, seq, meta, pieces);
+      }
+    }
+    if (out.buf) await s.write(out.buf);
+  },
+});

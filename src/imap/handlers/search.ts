@@ -1,0 +1,84 @@
+// SEARCH and UID SEARCH (RFC 9051 §6.4.4) with ESEARCH (RFC 4731), SEARCHRES "$" saving
+// (RFC 5182) and MODSEQ (RFC 7162 §3.1.5). Flags, dates, sizes and header keys are evaluated
+// from the metadata and stored structure; BODY/TEXT read each candidate body once.
+import type { MessageMeta } from "../../store/types.js";
+import type { SearchKey } from "../search.js";
+import { compileSearch, renderEsearch, renderSearch, savedResult, textNeedles, usesModseq } from "../search.js";
+import { searchView } from "../searchview.js";
+import { isParsedMessage, type ParsedMessage } from "../mime.js";
+import { SELECTED, handler } from "./types.js";
+
+/** Does the key read header fields or the Date: header (so an unparsed message must be parsed)? */
+function needsHeaders(k: SearchKey): boolean {
+  switch (k.type) {
+    case "header":
+      return true;
+    case "date":
+      return k.which === "sent";
+    case "and":
+      return k.keys.some(needsHeaders);
+    case "or":
+      return needsHeaders(k.a) || needsHeaders(k.b);
+    case "not":
+      return needsHeaders(k.key);
+    default:
+      return false;
+  }
+}
+
+export default handler({
+  name: "SEARCH",
+  states: SELECTED,
+  async run(s, cmd) {
+    const sel = s.selected!;
+    const prog = cmd.args.program;
+    const modseqUsed = usesModseq(prog.key);
+    if (modseqUsed) s.condstore = true; // RFC 7162 §3.1: CONDSTORE-enabling
+    const store = s.services.store;
+    const all = await store.listMessages(sel.mailboxId);
+    const byUid = new Map<number, MessageMeta>(all.map((m) => [m.uid, m]));
+    const pred = compileSearch(prog.key, { messageCount: sel.exists, maxUid: sel.uids[sel.uids.length - 1] ?? 0, saved: s.savedUids });
+    const needles = textNeedles(prog.key);
+    const headers = needsHeaders(prog.key);
+    const nums: number[] = [];
+    const matchedUids: number[] = [];
+    let maxModseq = 0;
+    for (let i = 0; i < sel.uids.length; i++) {
+      const uid = sel.uids[i]!;
+      const meta = byUid.get(uid);
+      if (!meta) continue; // expunged by another session, not yet announced
+      let parsed: ParsedMessage | null = isParsedMessage(meta.parsed) ? meta.parsed : null;
+      if (!parsed && headers) parsed = await s.shared.cache.get(meta);
+      let text: ((scope: "body" | "text", needle: string) => boolean) = () => false;
+      if (needles.length > 0) {
+        const body = await store.readBody(meta.id);
+        const p = parsed ?? (await s.shared.cache.get(meta));
+        const whole = body.toString("utf8").toLowerCase();
+        const bodyOnly = body.subarray(p.root.bodyStart).toString("utf8").toLowerCase();
+        text = (scope, needle) => (scope === "text" ? whole : bodyOnly).includes(needle);
+      }
+      const view = searchView({ seq: i + 1, meta, parsed, textMatches: text });
+      if (pred(view)) {
+        nums.push(cmd.uid ? uid : i + 1);
+        matchedUids.push(uid);
+        if (meta.modseq > maxModseq) maxModseq = meta.modseq;
+      }
+    }
+    const modseq = modseqUsed ? maxModseq : null;
+    const opts = prog.returnOpts;
+    if (opts) {
+      if (opts.save) {
+        // RFC 5182 §2.4: "$" keeps UIDs.
+        const kept = new Set(savedResult(nums, opts));
+        s.savedUids = matchedUids.filter((u, i) => kept.has(nums[i]!));
+      }
+      const line = renderEsearch({ tag: cmd.tag, uid: cmd.uid, nums, opts, modseq });
+      if (line) await s.write(line);
+    } else if (s.rev2) {
+      // RFC 9051 §6.4.4: IMAP4rev2 answers SEARCH with ESEARCH.
+      await s.write(renderEsearch({ tag: cmd.tag, uid: cmd.uid, nums, opts: { min: false, max: false, count: false, all: true, save: false }, modseq })!);
+    } else {
+      await s.write(renderSearch(nums, modseq));
+    }
+  },
+});

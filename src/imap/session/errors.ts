@@ -1,0 +1,23 @@
+// The error a command handler throws to end its command with a tagged NO or BAD (or to close the
+// session with * BYE). Every refusal carries the exact response it becomes.
+//
+// Invariant: `text` is ours (never raw client bytes), so it is always safe to put on the wire.
+
+export type ImapStatus = "NO" | "BAD";
+
+export class ImapError extends Error {
+  constructor(
+    readonly status: ImapStatus,
+    /** Response code without brackets ("TRYCREATE", "OVERQUOTA"), or null. */
+    readonly code: string | null,
+    readonly text: string,
+    /** When set, the session sends "* BYE <bye>" after the tagged response and closes. */
+    readonly bye: string | null = null,
+  ) {
+    super(text);
+    this.name = "ImapError";
+  }
+}
+
+export const no = (text: string, code: string | null = null): ImapError => new ImapError("NO", code, text);
+export const bad = (text: string, code: string | null = null): ImapError => new ImapError("BAD", code, text);
