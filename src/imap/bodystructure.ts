@@ -26,7 +26,7 @@ function disposition(d: MimePart["disposition"]): string {
 
 function language(l: string[] | null): string {
   if (!l || l.length === 0) return "NIL";
-  if (l.length === 1) return imapString(l[0]!);
+  // RFC 9051 §9 body-fld-lang allows a single string or a list; a list always, as Dovecot does.
   return "(" + l.map(imapString).join(" ") + ")";
 }
 
@@ -53,7 +53,7 @@ export function renderBody(p: MimePart, extended: boolean): string {
     return s + ")";
   }
   // body-fields = body-fld-param SP body-fld-id SP body-fld-desc SP body-fld-enc SP body-fld-octets
-  const fields = `${bodyParams(p)} ${nstring(p.id)} ${nstring(p.description)} ${imapString(p.encoding ?? "7BIT")} ${p.bodyEnd - p.bodyStart}`;
+  const fields = `${bodyParams(p)} ${nstring(p.id)} ${nstring(p.description)} ${imapString(p.encoding ?? "7bit")} ${p.bodyEnd - p.bodyStart}`;
   let s = `(${imapString(p.type)} ${imapString(p.subtype)} ${fields}`;
   if (p.message) {
     // body-type-msg = media-message SP body-fields SP envelope SP body SP body-fld-lines

@@ -32,7 +32,7 @@ export interface MimePart {
   /** Offset just past the body (the CRLF before a boundary delimiter is not part of the body,
    * RFC 2046 §5.1.1). */
   bodyEnd: number;
-  /** Text lines in the body (RFC 9051 §7.5.2 body-fld-lines). */
+  /** Text lines in the body (RFC 9051 §7.5.2 body-fld-lines): the number of line ends. */
   lines: number;
   /** Media type and subtype as sent, or the defaults "text"/"plain" (RFC 2045 §5.2). */
   type: string;
@@ -41,7 +41,7 @@ export interface MimePart {
   params: Params;
   id: string | null;
   description: string | null;
-  /** Content-Transfer-Encoding as sent; null when absent (renders as "7BIT"). */
+  /** Content-Transfer-Encoding as sent; null when absent (renders as "7bit"). */
   encoding: string | null;
   md5: string | null;
   disposition: { type: string; params: Params } | null;
@@ -334,7 +334,8 @@ function countLines(buf: Buffer, start: number, end: number): number {
     n++;
     i = nl + 1;
   }
-  if (end > start && buf[end - 1] !== 0x0a) n++; // a last line without line end is still a line
+  // Lines are counted by their line ends, as Dovecot does: a last line without CRLF (the part
+  // before a boundary delimiter, whose CRLF belongs to the delimiter, RFC 2046 §5.1.1) adds none.
   return n;
 }
 
