@@ -17,6 +17,7 @@ import { audit, type AuditLogger } from "./log/audit.js";
 import type { Config, Protocol } from "./config/schema.js";
 import type { Services } from "./services.js";
 import type { ProtocolHandler } from "./net/types.js";
+import { QueueRunner, wakingStore } from "./queue/runner.js";
 
 export type Policy = Awaited<ReturnType<typeof createPolicy>>;
 
@@ -24,6 +25,8 @@ export interface RunningServer {
   readonly services: Services;
   readonly gate: Gate;
   readonly policy: Policy;
+  /** The outbound queue runner (src/queue); wake() after enqueueing to skip the poll interval. */
+  readonly queue: QueueRunner;
   /** Listener name -> bound port. */
   ports(): Record<string, number>;
   /** Stops accepting, waits up to `deadlineMs` for sessions, aborts the rest, closes the store. */
@@ -60,7 +63,9 @@ export async function startServer(o: { config: Config; dataDir: string; log: Aud
   try {
     const policy = await createPolicy({ config, store, log });
     const auth = createAuthService({ config, store, log, throttle: policy.throttle });
-    const services: Services = { config, dataDir, store, auth, log };
+    // The queue runner is woken by every enqueue (SMTP submission, DSNs) through this store view.
+    const queue = new QueueRunner({ config, dataDir, store, log });
+    const services: Services = { config, dataDir, store: wakingStore(store, () => queue.wake()), auth, log };
 
     const handlers: Partial<Record<Protocol, ProtocolHandler>> = {};
     const smtp = await optionalHandler("smtp", async () => (await import("./smtp/index.js")).createSmtpHandler, services, log);
@@ -73,6 +78,7 @@ export async function startServer(o: { config: Config; dataDir: string; log: Aud
     gate = new Gate({ config, dataDir, log, policy: { access: policy.access, bans: policy.bans, limiter: policy.limiter }, handlers });
     await gate.start();
     const g = gate;
+    queue.start();
 
     const refresh = setInterval(() => {
       policy.bans.refresh().catch((e: unknown) => log.error({ err: e }, "ban list refresh failed"));
@@ -90,12 +96,13 @@ export async function startServer(o: { config: Config; dataDir: string; log: Aud
       services,
       gate: g,
       policy,
+      queue,
       ports: () => g.ports(),
       stop(deadlineMs: number): Promise<void> {
         stopping ??= (async () => {
           clearInterval(refresh);
           try {
-            await g.stop(deadlineMs);
+            await Promise.all([g.stop(deadlineMs), queue.stop(deadlineMs)]);
           } finally {
             await store.close();
             audit(log, "server.stop", {});

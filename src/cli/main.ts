@@ -15,6 +15,8 @@ import { registerDomains } from "./domains.js";
 import { registerAliases } from "./aliases.js";
 import { registerCheck } from "./check.js";
 import { registerBans } from "./bans.js";
+import { registerQueue } from "./queue.js";
+import { registerDns } from "./dns.js";
 
 function version(): string {
   try {
@@ -39,6 +41,8 @@ export function buildProgram(): Command {
   registerAliases(program);
   registerCheck(program);
   registerBans(program);
+  registerQueue(program);
+  registerDns(program);
   // Subcommands inherit exitOverride only when set before they are added; set it on every one.
   const all = (c: Command): Command[] => [c, ...c.commands.flatMap(all)];
   for (const c of all(program)) c.exitOverride();
