@@ -180,7 +180,9 @@ export function filterHeaderFields(header: Buffer, fields: readonly string[], no
     if (line[0] !== 0x20 && line[0] !== 0x09) {
       const colon = line.indexOf(0x3a);
       const name = colon > 0 ? line.toString("latin1", 0, colon).trim().toLowerCase() : null;
-      keep = name !== null && want.has(name) !== not;
+      // A line without a colon (a broken header) matches no name: dropped by HEADER.FIELDS,
+      // kept by HEADER.FIELDS.NOT, as Dovecot does.
+      keep = name !== null ? want.has(name) !== not : not;
     }
     if (keep) out.push(line);
   }
