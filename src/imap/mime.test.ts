@@ -429,7 +429,7 @@ test("every section of the corpus reads the same octets as Dovecot 2.3.19 (405 o
     const c = new Cursor(Buffer.from(att));
     const item = parseFetchAtt(c);
     c.expectEnd();
-    let mine = Buffer.alloc(0);
+    let mine: Buffer = Buffer.alloc(0);
     if (item.type === "BODY[]") {
       const plan = resolveSection(parsed, item.section);
       if (plan) {
