@@ -62,7 +62,8 @@ export interface CommandArgs {
   LIST: ListArgs;
   LSUB: { reference: string; pattern: string };
   STATUS: { mailbox: string; items: StatusItem[] };
-  APPEND: { mailbox: string; flags: string[]; date: Date | null; message: Buffer | ExternalLiteral; binary: boolean };
+  /** `binary`: sent as literal8 (RFC 3516 §4.3); `utf8`: wrapped in UTF8 (...) (RFC 6855 §4). */
+  APPEND: { mailbox: string; flags: string[]; date: Date | null; message: Buffer | ExternalLiteral; binary: boolean; utf8: boolean };
   SEARCH: { program: SearchProgram };
   FETCH: { set: SequenceSet; items: FetchItem[]; changedSince: number | null; vanished: boolean };
   STORE: { set: SequenceSet; op: "set" | "add" | "remove"; silent: boolean; flags: string[]; unchangedSince: number | null };
@@ -278,12 +279,19 @@ function append(c: Cursor): CommandArgs["APPEND"] {
     if (!date) throw new ImapSyntaxError(`Invalid date-time "${s.slice(0, 40)}"`);
     c.sp();
   }
-  if (!c.atString()) throw new ImapSyntaxError("Expected the message literal");
-  const v = c.stringValue();
-  if (!Buffer.isBuffer(v.data) || v.binary) {
-    return { mailbox: mb, flags, date, message: v.data, binary: v.binary };
+  // RFC 6855 §4: append-data =/ "UTF8" SP "(" literal8 ")"
+  const utf8Wrapped = c.tryWord("UTF8");
+  if (utf8Wrapped) {
+    c.sp();
+    c.char("(");
   }
-  return { mailbox: mb, flags, date, message: v.data, binary: false };
+  if (!c.atString() || c.peek() === 0x22) throw new ImapSyntaxError("Expected the message literal"); // RFC 9051 §9 append: a literal
+  const v = c.stringValue();
+  if (utf8Wrapped) {
+    if (!v.binary) throw new ImapSyntaxError("UTF8 needs a literal8"); // RFC 6855 §4
+    c.char(")");
+  }
+  return { mailbox: mb, flags, date, message: v.data, binary: v.binary, utf8: utf8Wrapped };
 }
 
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;

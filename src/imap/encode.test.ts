@@ -117,3 +117,12 @@ test("flags: canonical system flags, settable checks, rendering", () => {
   assert.equal(renderFlagList(["\\Seen", "$Work"]), "(\\Seen $Work)");
   assert.equal(renderPermanentFlags(["$Work", "\\Seen"]), "(\\Answered \\Flagged \\Deleted \\Seen \\Draft $Work \\*)");
 });
+
+import { statusLine } from "./encode.js";
+
+test("status lines cannot be split by client text", () => {
+  assert.equal(statusLine("A1", "OK", null, "LOGIN completed"), "A1 OK LOGIN completed\r\n");
+  assert.equal(statusLine(null, "NO", "TOOBIG", "Message too large"), "* NO [TOOBIG] Message too large\r\n");
+  assert.equal(statusLine("A1", "BAD", null, "Unknown command FOO\r\n* OK [ALERT] pwned"), "A1 BAD Unknown command FOO  * OK [ALERT] pwned\r\n");
+  assert.equal(statusLine("A1", "OK", null, ""), "A1 OK OK\r\n");
+});

@@ -59,6 +59,14 @@ export function isAtom(s: string): boolean {
   return s.length > 0 && !ATOM_SPECIALS.test(s);
 }
 
+/** A status response line (RFC 9051 §7.1): `tag OK [CODE] text\r\n`, or untagged with tag null.
+ * CR, LF and NUL in the text are replaced, so client data echoed in a message cannot inject a
+ * response line. */
+export function statusLine(tag: string | null, status: "OK" | "NO" | "BAD" | "BYE" | "PREAUTH", code: string | null, text: string): string {
+  const clean = text.replace(/[\r\n\x00]/g, " ") || status;
+  return `${tag ?? "*"} ${status} ${code ? `[${code}] ` : ""}${clean}\r\n`;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Modified UTF-7, RFC 3501 §5.1.3
 

@@ -427,3 +427,32 @@ test("hostile inputs: deep nesting, long sets, random bytes never throw", () => 
     assert.ok(["command", "error", "need-literal"].includes(r3.kind));
   }
 });
+
+import { isIdleDone, parseSaslResponse } from "./parser.js";
+
+test("APPEND with UTF8 (literal8) of RFC 6855", () => {
+  const msg = "Subject: caf\u00e9\r\n\r\nx\r\n";
+  const n = Buffer.byteLength(msg);
+  const d = drive(`A1 APPEND INBOX (\\Seen) UTF8 (~{${n}+}\r\n${msg})\r\n`);
+  const c = d.results[0]!;
+  if (c.kind !== "command" || c.name !== "APPEND") assert.fail(JSON.stringify(c));
+  assert.equal(c.args.utf8, true);
+  assert.equal(c.args.binary, true);
+  assert.equal((c.args.message as Buffer).toString(), msg);
+  const p = new CommandParser({ maxMessageSize: 1000 });
+  assert.equal((p.feedLine(Buffer.from("A1 APPEND INBOX UTF8 (~{5}")) as { message: boolean }).message, true);
+  assert.match(err("A1 APPEND INBOX UTF8 ({1}\r\nx)\r\n").message, /literal8/);
+  assert.match(err('A1 APPEND INBOX "hello"\r\n').message, /date-time|literal/);
+});
+
+test("SASL continuation lines and IDLE DONE", () => {
+  assert.deepEqual(parseSaslResponse(Buffer.from("*")), { kind: "cancel" });
+  const d = parseSaslResponse(Buffer.from("AGpvZQBzZWNyZXQ="));
+  assert.equal(d.kind === "data" && d.data.toString("latin1"), "\0joe\0secret");
+  assert.deepEqual(parseSaslResponse(Buffer.from("")), { kind: "data", data: Buffer.alloc(0) });
+  assert.equal(parseSaslResponse(Buffer.from("abc")).kind, "error");
+  assert.equal(parseSaslResponse(Buffer.from("ab$=")).kind, "error");
+  assert.equal(isIdleDone(Buffer.from("done")), true);
+  assert.equal(isIdleDone(Buffer.from("DONE ")), false);
+  assert.equal(isIdleDone(Buffer.from("A1 NOOP")), false);
+});

@@ -255,7 +255,12 @@ export class CommandParser {
         c.stringValue();
         c.sp();
       }
-      return c.pos === at || (c.peek() === 0x7e && c.pos === at);
+      if (c.tryWord("UTF8")) {
+        // RFC 6855 §4: UTF8 (~{n}...)
+        c.sp();
+        c.char("(");
+      }
+      return c.pos === at;
     } catch {
       return false;
     }
@@ -328,4 +333,18 @@ export function literalAtEnd(line: Buffer): { size: number; nonSync: boolean; bi
 /** Convenience: the text of a command argument buffer (UTF-8). */
 export function text(b: Buffer): string {
   return utf8(b);
+}
+
+/** A client line during AUTHENTICATE (RFC 9051 §6.2.2): "*" cancels; otherwise base64 (an empty
+ * line is an empty response). Lines are read with SASL_MAX_RESPONSE_LINE. */
+export function parseSaslResponse(line: Buffer): { kind: "cancel" } | { kind: "data"; data: Buffer } | { kind: "error"; message: string } {
+  const s = line.toString("latin1").trim();
+  if (s === "*") return { kind: "cancel" };
+  if (s.length % 4 !== 0 || !/^[A-Za-z0-9+/]*={0,2}$/.test(s)) return { kind: "error", message: "Invalid base64 in SASL response" };
+  return { kind: "data", data: Buffer.from(s, "base64") };
+}
+
+/** True for the line that ends IDLE (RFC 2177 §3: "DONE", case-insensitive). */
+export function isIdleDone(line: Buffer): boolean {
+  return line.length === 4 && line.toString("latin1").toUpperCase() === "DONE";
 }
