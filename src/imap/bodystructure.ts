@@ -240,12 +240,13 @@ export function decodeQuotedPrintable(b: Buffer): Buffer {
   return Buffer.from(out.subarray(0, o));
 }
 
-/** Header values for SEARCH from the stored structure (name lower-case); null when the stored
- * headers were truncated and the name was not found (read the header from the body then). */
+/** Header values for SEARCH from the stored structure; null when they were not stored (a trace
+ * field, or a header too large to keep whole): read the header from the body file then. */
 export function storedHeaderValues(m: ParsedMessage, name: string): string[] | null {
   const n = name.toLowerCase();
+  if (m.headersOmitted.includes(n)) return null;
   const out: string[] = [];
   for (const [k, v] of m.headers) if (k.toLowerCase() === n) out.push(v);
-  if (out.length === 0 && m.headersTruncated) return null;
+  if (m.headersTruncated) return null; // the stored list may lack later occurrences
   return out;
 }

@@ -236,6 +236,10 @@ test("encoded words stay encoded in IMAP output but decode for SEARCH", () => {
   assert.equal(decodeHeaderValue("=?bogus?X?zz?="), "=?bogus?X?zz?=");
   assert.deepEqual(storedHeaderValues(parsed, "SUBJECT"), ["=?Shift_JIS?B?grGC8YLJgr+CzQ==?="]);
   assert.deepEqual(storedHeaderValues(parsed, "x-none"), []);
+  const simple = load("01-simple.eml").parsed;
+  assert.deepEqual(simple.headersOmitted, ["received"]);
+  assert.equal(storedHeaderValues(simple, "Received"), null, "trace fields are read from the body");
+  assert.deepEqual(storedHeaderValues(simple, "subject"), ["Lunch on Friday?"]);
 });
 
 function section(spec: Partial<Section>): Section {

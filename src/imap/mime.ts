@@ -20,7 +20,15 @@ export const MAX_MIME_DEPTH = 48;
 export const MAX_MIME_PARTS = 5000;
 /** Octets of top-level header fields kept for SEARCH; beyond this `headersTruncated` is set and
  * the session reads the header from the body file. */
-export const MAX_SEARCH_HEADER_BYTES = 32 * 1024;
+export const MAX_SEARCH_HEADER_BYTES = 16 * 1024;
+/** Bulky trace fields nobody searches in practice: not kept (their names go to headersOmitted, so
+ * a HEADER search on them reads the header from the body file instead). */
+const OMITTED_HEADERS = new Set([
+  "received", "dkim-signature", "arc-seal", "arc-message-signature", "arc-authentication-results",
+  "authentication-results", "x-google-dkim-signature", "x-received", "x-gm-message-state",
+  "x-google-smtp-source", "x-ms-exchange-antispam-messagedata-0", "x-ms-exchange-antispam-messagedata-chunkcount",
+  "x-microsoft-antispam-message-info", "x-forefront-antispam-report",
+]);
 
 export type Params = Array<[string, string]>;
 
@@ -61,6 +69,9 @@ export interface ParsedMessage {
   root: MimePart;
   /** Top-level header fields (name as sent, value unfolded, not decoded), for SEARCH. */
   headers: Array<[string, string]>;
+  /** Lower-case names of fields present but not kept in `headers` (trace fields). */
+  headersOmitted: string[];
+  /** More fields existed than MAX_SEARCH_HEADER_BYTES allows; `headers` holds the first ones. */
   headersTruncated: boolean;
 }
 
@@ -457,9 +468,15 @@ export function parseMessage(buf: Buffer): ParsedMessage {
   const budget: Budget = { parts: 0 };
   const { part, fields } = parseEntity(buf, 0, buf.length, 0, budget, false);
   const headers: Array<[string, string]> = [];
+  const omitted = new Set<string>();
   let used = 0;
   let headersTruncated = false;
   for (const f of fields) {
+    const lower = f.name.toLowerCase();
+    if (OMITTED_HEADERS.has(lower)) {
+      omitted.add(lower);
+      continue;
+    }
     used += f.name.length + f.value.length + 2;
     if (used > MAX_SEARCH_HEADER_BYTES) {
       headersTruncated = true;
@@ -467,7 +484,7 @@ export function parseMessage(buf: Buffer): ParsedMessage {
     }
     headers.push([f.name, f.value]);
   }
-  return { v: 1, size: buf.length, envelope: parseEnvelope(fields), root: part, headers, headersTruncated };
+  return { v: 1, size: buf.length, envelope: parseEnvelope(fields), root: part, headers, headersOmitted: [...omitted], headersTruncated };
 }
 
 /** Type guard for values read back from the store (MessageMeta.parsed is `unknown`). */
