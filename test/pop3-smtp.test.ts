@@ -1,9 +1,10 @@
 // End to end: mail delivered by SMTP (nodemailer to the MX listener, and swaks) is downloaded
-// over POP3 by Python's poplib and deleted; the store shows the deletion.
+// over POP3 by Python's poplib and deleted; the store and an IMAP client show the deletion.
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import nodemailer from "nodemailer";
+import { ImapFlow } from "imapflow";
 import { startTestServer, type TestServer } from "./helpers/server.js";
 import { runProgram, runPython } from "./fixtures/pop3-raw.js";
 
@@ -87,4 +88,13 @@ print(json.dumps({"n": n, "size": size, "msgs": msgs}))
   assert.match(first.text, /\r\n\.line starting with a dot\r\n/);
   assert.ok(r.msgs.some((m) => m.text.includes("Subject: via swaks")));
   assert.deepEqual(await inboxUids(address), []);
+
+  // and an IMAP client sees the empty INBOX
+  const imap = new ImapFlow({ host: "127.0.0.1", port: server.ports.imaps, secure: true, tls: { ca: [server.caCert], servername: "localhost" }, auth: { user: address, pass: password }, logger: false });
+  await imap.connect();
+  try {
+    assert.equal((await imap.status("INBOX", { messages: true })).messages, 0);
+  } finally {
+    await imap.logout();
+  }
 });
