@@ -195,3 +195,42 @@ export function fetchResponseName(item: FetchItem): string {
 export function setsSeen(item: FetchItem): boolean {
   return ((item.type === "BODY[]" || item.type === "BINARY") && !item.peek) || item.type === "RFC822" || item.type === "RFC822.TEXT";
 }
+
+/** What a FETCH needs to read, so the session loads only that: `parsed` (the stored structure:
+ * ENVELOPE, BODY, BODYSTRUCTURE, section offsets), `body` (octets of the message file). */
+export function fetchNeeds(items: readonly FetchItem[]): { parsed: boolean; body: boolean; seen: boolean } {
+  let parsed = false;
+  let body = false;
+  let seen = false;
+  for (const i of items) {
+    switch (i.type) {
+      case "ENVELOPE":
+      case "BODY":
+      case "BODYSTRUCTURE":
+        parsed = true;
+        break;
+      case "RFC822":
+      case "RFC822.HEADER":
+      case "RFC822.TEXT":
+      case "BODY[]":
+      case "BINARY":
+      case "BINARY.SIZE":
+        parsed = true;
+        body = true;
+        break;
+      default:
+        break;
+    }
+    if (setsSeen(i)) seen = true;
+  }
+  return { parsed, body, seen };
+}
+
+/** The section an RFC822.* item stands for (RFC 9051 §6.4.5 / RFC 3501: RFC822 = BODY[],
+ * RFC822.HEADER = BODY.PEEK[HEADER], RFC822.TEXT = BODY[TEXT]); null for other items. */
+export function rfc822Section(item: FetchItem): Section | null {
+  if (item.type === "RFC822") return { part: [], text: null, fields: [] };
+  if (item.type === "RFC822.HEADER") return { part: [], text: "HEADER", fields: [] };
+  if (item.type === "RFC822.TEXT") return { part: [], text: "TEXT", fields: [] };
+  return null;
+}

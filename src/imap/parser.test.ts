@@ -456,3 +456,21 @@ test("SASL continuation lines and IDLE DONE", () => {
   assert.equal(isIdleDone(Buffer.from("DONE ")), false);
   assert.equal(isIdleDone(Buffer.from("A1 NOOP")), false);
 });
+
+import { fetchNeeds, rfc822Section, setsSeen } from "./fetchatt.js";
+
+test("what a FETCH needs and whether it sets \\Seen", () => {
+  const items = (w: string) => {
+    const c = cmd(w);
+    if (c.name !== "FETCH") assert.fail();
+    return c.args.items;
+  };
+  assert.deepEqual(fetchNeeds(items("A FETCH 1:* (UID FLAGS MODSEQ)\r\n")), { parsed: false, body: false, seen: false });
+  assert.deepEqual(fetchNeeds(items("A FETCH 1 (ENVELOPE BODYSTRUCTURE)\r\n")), { parsed: true, body: false, seen: false });
+  assert.deepEqual(fetchNeeds(items("A FETCH 1 BODY.PEEK[HEADER]\r\n")), { parsed: true, body: true, seen: false });
+  assert.deepEqual(fetchNeeds(items("A FETCH 1 BODY[1]\r\n")), { parsed: true, body: true, seen: true });
+  assert.deepEqual(fetchNeeds(items("A FETCH 1 RFC822.HEADER\r\n")), { parsed: true, body: true, seen: false });
+  assert.equal(items("A FETCH 1 (RFC822.TEXT BINARY[1] BINARY.PEEK[1])\r\n").map(setsSeen).join(), "true,true,false");
+  assert.deepEqual(rfc822Section({ type: "RFC822.HEADER" }), { part: [], text: "HEADER", fields: [] });
+  assert.equal(rfc822Section({ type: "FLAGS" }), null);
+});
