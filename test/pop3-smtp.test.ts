@@ -93,7 +93,9 @@ print(json.dumps({"n": n, "size": size, "msgs": msgs}))
   const imap = new ImapFlow({ host: "127.0.0.1", port: server.ports.imaps, secure: true, tls: { ca: [server.caCert], servername: "localhost" }, auth: { user: address, pass: password }, logger: false });
   await imap.connect();
   try {
-    assert.equal((await imap.status("INBOX", { messages: true })).messages, 0);
+    const status = await imap.status("INBOX", { messages: true });
+    assert.ok(status, "STATUS answered");
+    assert.equal(status.messages, 0);
   } finally {
     await imap.logout();
   }
