@@ -90,7 +90,7 @@ export class SelectedMailbox {
 
   /**
    * Applies queued events and returns the responses announcing them. With `allowExpunge` false,
-   * expunge events stay queued (and the events after them too, to keep their order).
+   * expunge events stay queued.
    */
   flush(o: { allowExpunge: boolean; qresync: boolean; condstore: boolean }): string[] {
     const out: string[] = [];
@@ -98,10 +98,8 @@ export class SelectedMailbox {
     const keep: MailboxEvent[] = [];
     const flagsByUid = new Map<number, FlagChange>();
     for (const e of this.pending) {
-      if (keep.length > 0) {
-        keep.push(e);
-        continue;
-      }
+      // Held expunges keep their order among themselves; EXISTS and flag changes may pass them,
+      // since the expunged messages keep their sequence numbers until announced.
       switch (e.kind) {
         case "exists":
           if (this.seqOf(e.uid) === 0) {
@@ -118,7 +116,7 @@ export class SelectedMailbox {
           for (const c of e.changes) flagsByUid.set(c.uid, c);
           break;
         case "expunge":
-          if (!o.allowExpunge) {
+          if (!o.allowExpunge || keep.length > 0) {
             keep.push(e);
             break;
           }

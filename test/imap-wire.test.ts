@@ -1,0 +1,207 @@
+// End to end on the wire (a raw client, exact responses): LOGINDISABLED and LOGIN refused before
+// STARTTLS, AUTHENTICATE PLAIN with SASL-IR and a cancelled exchange, CONDSTORE/QRESYNC resync
+// after flag changes and expunges in another session, untagged updates at the moments RFC 9051
+// §7.5.1 allows, modified UTF-7 names for IMAP4rev1, and malformed / over-long commands refused
+// while another session keeps working.
+
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { startTestServer, type TestServer } from "./helpers/server.js";
+import { PASSWORD, RawImap, sampleMessage } from "./imap-helpers.js";
+
+let server: TestServer;
+
+before(async () => {
+  server = await startTestServer();
+});
+after(async () => {
+  await server?.stop();
+});
+
+async function append(c: RawImap, mailbox: string, msg: string, flags = ""): Promise<string> {
+  const n = Buffer.byteLength(msg);
+  return c.cmd(`APPEND ${mailbox} ${flags ? `(${flags}) ` : ""}{${n}+}\r\n${msg}`);
+}
+
+test("before STARTTLS: LOGINDISABLED, no AUTH=, LOGIN refused; after TLS: AUTH= and LOGIN works", async () => {
+  await server.addUser("wire-tls@example.test", PASSWORD);
+  const c = await RawImap.connect(server);
+  try {
+    const caps = await c.cmd("CAPABILITY");
+    assert.match(caps, /^\* CAPABILITY .*\bSTARTTLS\b/m);
+    assert.match(caps, /\bLOGINDISABLED\b/);
+    assert.doesNotMatch(caps, /AUTH=/);
+    const refused = await c.login("wire-tls@example.test");
+    assert.match(refused, /^t2 NO \[PRIVACYREQUIRED\]/m);
+    const auth = await c.cmd("AUTHENTICATE PLAIN " + Buffer.from("\0wire-tls@example.test\0" + PASSWORD).toString("base64"));
+    assert.match(auth, /^t3 NO /m);
+    await c.startTls(server);
+    const caps2 = await c.cmd("CAPABILITY");
+    assert.match(caps2, /AUTH=PLAIN/);
+    assert.match(caps2, /SASL-IR/);
+    assert.doesNotMatch(caps2, /STARTTLS|LOGINDISABLED/);
+    assert.match(await c.login("wire-tls@example.test"), /^t\d+ OK \[CAPABILITY /m);
+  } finally {
+    c.close();
+  }
+});
+
+test("AUTHENTICATE: SASL-IR, continuation, cancel with *, wrong password", async () => {
+  await server.addUser("wire-sasl@example.test", PASSWORD);
+  const c = await RawImap.connect(server, { implicitTls: true });
+  try {
+    const bad = Buffer.from("\0wire-sasl@example.test\0wrong-password").toString("base64");
+    assert.match(await c.cmd(`AUTHENTICATE PLAIN ${bad}`), /^t1 NO \[AUTHENTICATIONFAILED\]/m);
+    c.send("t2 AUTHENTICATE PLAIN\r\n");
+    await c.until((b) => b.startsWith("+"));
+    c.take();
+    c.send("*\r\n");
+    assert.match(await c.tagged("t2"), /^t2 BAD /m);
+    c.send("t3 AUTHENTICATE PLAIN\r\n");
+    await c.until((b) => b.startsWith("+"));
+    c.take();
+    c.send(Buffer.from("\0wire-sasl@example.test\0" + PASSWORD).toString("base64") + "\r\n");
+    assert.match(await c.tagged("t3"), /^t3 OK /m);
+    assert.match(await c.cmd("SELECT INBOX"), /OK \[READ-WRITE\]/);
+  } finally {
+    c.close();
+  }
+});
+
+test("CONDSTORE/QRESYNC: a client resyncs flag changes and expunges made by another session", async () => {
+  await server.addUser("wire-qresync@example.test", PASSWORD);
+  const a = await RawImap.connect(server, { implicitTls: true });
+  const b = await RawImap.connect(server, { implicitTls: true });
+  try {
+    await a.login("wire-qresync@example.test");
+    await b.login("wire-qresync@example.test");
+    for (let i = 1; i <= 5; i++) assert.match(await append(a, "INBOX", sampleMessage(`m${i}`)), /OK \[APPENDUID \d+ \d+\]/);
+    assert.match(await a.cmd("ENABLE QRESYNC"), /^\* ENABLED QRESYNC/m);
+    const sel = await a.cmd("SELECT INBOX");
+    const uidValidity = Number(/UIDVALIDITY (\d+)/.exec(sel)![1]);
+    const modseq = Number(/HIGHESTMODSEQ (\d+)/.exec(sel)![1]);
+    assert.match(sel, /^\* 5 EXISTS/m);
+    assert.match(await a.cmd("LOGOUT"), /^\* BYE/m);
+
+    // Another session changes flags of 2 and 4, expunges 3.
+    await b.cmd("SELECT INBOX");
+    assert.match(await b.cmd("UID STORE 2,4 +FLAGS (\\Answered)"), /^\* 2 FETCH \(FLAGS \(\\Answered\) UID 2\)/m);
+    await b.cmd("UID STORE 3 +FLAGS.SILENT (\\Deleted)");
+    assert.match(await b.cmd("EXPUNGE"), /^\* 3 EXPUNGE/m);
+
+    // CONDSTORE: STORE with UNCHANGEDSINCE older than the message's MODSEQ is refused per message.
+    const cond = await b.cmd(`UID STORE 2 (UNCHANGEDSINCE ${modseq}) +FLAGS (\\Flagged)`);
+    assert.match(cond, /OK \[MODIFIED 2\]/);
+    const fetched = await b.cmd(`UID FETCH 1:* (FLAGS) (CHANGEDSINCE ${modseq})`);
+    assert.match(fetched, /UID 2 .*MODSEQ/);
+    assert.doesNotMatch(fetched, /UID 1 /);
+
+    // The first client reconnects and resyncs from its saved state.
+    const a2 = await RawImap.connect(server, { implicitTls: true });
+    try {
+      await a2.login("wire-qresync@example.test");
+      await a2.cmd("ENABLE QRESYNC");
+      const resync = await a2.cmd(`SELECT INBOX (QRESYNC (${uidValidity} ${modseq} 1:5))`);
+      assert.match(resync, /^\* 4 EXISTS/m);
+      assert.match(resync, /^\* VANISHED \(EARLIER\) 3\r\n/m);
+      assert.match(resync, /^\* 2 FETCH \(UID 2 FLAGS \(\\Answered\) MODSEQ \(\d+\)\)/m);
+      assert.match(resync, /^\* 3 FETCH \(UID 4 FLAGS \(\\Answered\) MODSEQ \(\d+\)\)/m);
+      assert.doesNotMatch(resync, /UID 1 FLAGS|UID 5 FLAGS/);
+      const vanished = await a2.cmd(`UID FETCH 1:* (FLAGS) (CHANGEDSINCE ${modseq} VANISHED)`);
+      assert.match(vanished, /^\* VANISHED \(EARLIER\) 3\r\n/m);
+    } finally {
+      a2.close();
+    }
+  } finally {
+    a.close();
+    b.close();
+  }
+});
+
+test("untagged updates: no EXPUNGE during FETCH, sent on NOOP; flag changes pushed", async () => {
+  await server.addUser("wire-updates@example.test", PASSWORD);
+  const a = await RawImap.connect(server, { implicitTls: true });
+  const b = await RawImap.connect(server, { implicitTls: true });
+  try {
+    await a.login("wire-updates@example.test");
+    await b.login("wire-updates@example.test");
+    for (let i = 1; i <= 3; i++) await append(a, "INBOX", sampleMessage(`u${i}`));
+    await a.cmd("SELECT INBOX");
+    await b.cmd("SELECT INBOX");
+    await b.cmd("STORE 1 +FLAGS.SILENT (\\Deleted)");
+    await b.cmd("STORE 3 +FLAGS.SILENT (\\Flagged)");
+    await b.cmd("EXPUNGE");
+    await append(b, "INBOX", sampleMessage("u4"));
+
+    // RFC 9051 §7.5.1: a FETCH by sequence number must not see EXPUNGE, but may see EXISTS.
+    const f = await a.cmd("FETCH 1:* (UID)");
+    assert.doesNotMatch(f, /EXPUNGE/);
+    // Message 1 is gone from the store, but the others keep their numbers until it is announced.
+    assert.match(f, /^\* 2 FETCH \(UID 2\)/m);
+    assert.match(f, /^\* 3 FETCH \(UID 3\)/m);
+    assert.match(f, /^\* 4 EXISTS/m);
+    const n = await a.cmd("NOOP");
+    assert.match(n, /^\* 1 EXPUNGE/m);
+    // After the expunge, message 3 (UID 3) is number 2.
+    const f2 = await a.cmd("FETCH 2 (UID FLAGS)");
+    assert.match(f2, /^\* 2 FETCH \(UID 3 FLAGS \(\\Flagged\)\)/m);
+  } finally {
+    a.close();
+    b.close();
+  }
+});
+
+test("IMAP4rev1 clients see modified UTF-7 names; IMAP4rev2 clients UTF-8", async () => {
+  await server.addUser("wire-utf7@example.test", PASSWORD);
+  const c = await RawImap.connect(server, { implicitTls: true });
+  try {
+    await c.login("wire-utf7@example.test");
+    assert.match(await c.cmd('CREATE "Entw&APw-rfe"'), /OK/);
+    assert.match(await c.cmd('LIST "" "Entw*"'), /^\* LIST \(\\HasNoChildren\) "\/" Entw&APw-rfe/m);
+    assert.match(await c.cmd("ENABLE IMAP4rev2"), /ENABLED IMAP4rev2/);
+    const l = await c.cmd('LIST "" "Entw*"');
+    assert.ok(Buffer.from(l, "latin1").toString("utf8").includes('"/" "Entwürfe"') || Buffer.from(l, "latin1").toString("utf8").includes("Entwürfe"), l);
+    const boxes = await server.services.store.listMailboxes((await server.services.store.getAccount("wire-utf7@example.test"))!.id);
+    assert.ok(boxes.some((m) => m.name === "Entwürfe"));
+  } finally {
+    c.close();
+  }
+});
+
+test("malformed and over-long commands are refused; another session keeps working", async () => {
+  await server.addUser("wire-bad@example.test", PASSWORD);
+  const good = await RawImap.connect(server, { implicitTls: true });
+  const bad = await RawImap.connect(server, { implicitTls: true });
+  try {
+    await good.login("wire-bad@example.test");
+    await good.cmd("SELECT INBOX");
+    await bad.login("wire-bad@example.test");
+
+    assert.match(await bad.cmd("FROBNICATE"), /^t\d+ BAD .*Unknown command/m);
+    assert.match(await bad.cmd("FETCH 1 (FLAGS)"), /^t\d+ BAD .*not allowed in this state/m);
+    assert.match(await bad.cmd('SELECT "unterminated'), /^t\d+ BAD /m);
+    assert.match(await bad.cmd("SELECT INBOX (QRESYNC (1 2))"), /^t\d+ BAD /m); // QRESYNC not enabled
+    await bad.cmd("SELECT INBOX");
+    assert.match(await bad.cmd("FETCH 1:* (FLAGS BODY[1.HEADER.FIELDS ()])"), /^t\d+ BAD /m);
+    assert.match(await bad.cmd("STORE 1 +FLAGS (\\Recent)"), /^t\d+ (BAD|OK)/m);
+    assert.match(await bad.cmd("SEARCH CHARSET KOI8-R SUBJECT x"), /^t\d+ NO \[BADCHARSET/m);
+    bad.send("\r\n");
+    assert.match(await bad.until((b) => /BAD/.test(b)), /^\* BAD /m);
+    bad.take();
+    // A synchronising literal larger than allowed is refused before it is sent.
+    assert.match(await bad.cmd("LOGIN {999999999}"), /^t\d+ BAD/m);
+    assert.match(await good.cmd("NOOP"), /OK NOOP completed/);
+
+    // A line over the limit (64 KiB) ends that session with BYE, the other keeps working.
+    bad.send("t99 NOOP " + "x".repeat(70 * 1024) + "\r\n");
+    const bye = await bad.until((b) => /\* BYE/.test(b) || bad.closed);
+    assert.match(bye, /\* BYE .*too long/i);
+    await bad.until(() => bad.closed);
+    assert.ok(bad.closed);
+    assert.match(await good.cmd("NOOP"), /OK NOOP completed/);
+    assert.match(await append(good, "INBOX", sampleMessage("still fine")), /OK \[APPENDUID/);
+  } finally {
+    good.close();
+    bad.close();
+  }
+});
