@@ -453,3 +453,11 @@ test("every section of the corpus reads the same octets as Dovecot 2.3.19 (405 o
   }
   assert.equal(same, 405);
 });
+
+test("message/rfc822 that cannot be parsed still renders as body-type-msg", () => {
+  const m = parseMessage(Buffer.from("Content-Type: message/rfc822\r\nContent-Transfer-Encoding: base64\r\n\r\nU3ViamVjdDogaGkNCg0KYm9keQ0K\r\n"));
+  assert.equal(
+    renderBodyStructure(m),
+    `("message" "rfc822" NIL NIL NIL "base64" 30 (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) ("text" "plain" ("charset" "us-ascii") NIL NIL "7bit" 30 1 NIL NIL NIL NIL) 1 NIL NIL NIL NIL)`,
+  );
+});

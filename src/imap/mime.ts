@@ -403,12 +403,20 @@ function parseEntity(buf: Buffer, start: number, end: number, depth: number, bud
     const children = boundary && !deep ? splitMultipart(buf, bodyStart, end, boundary, depth, budget, subtype === "digest") : null;
     if (children && children.length > 0) part.children = children;
     else degrade(part); // RFC 2045 §5.2: no usable boundary, treat as text/plain
-  } else if (type === "message" && (subtype === "rfc822" || subtype === "global") && !deep) {
+  } else if (type === "message" && (subtype === "rfc822" || subtype === "global")) {
     const enc = (part.encoding ?? "7bit").toLowerCase();
-    if (enc === "7bit" || enc === "8bit" || enc === "binary") {
+    if (!deep && (enc === "7bit" || enc === "8bit" || enc === "binary")) {
       // RFC 2046 §5.2.1: the body is a complete message.
       const inner = parseEntity(buf, bodyStart, end, depth + 1, budget, false);
       part.message = { envelope: parseEnvelope(inner.fields), root: inner.part };
+    } else {
+      // Too deep, or encoded (which RFC 2046 §5.2.1 forbids): clients expect an envelope and a
+      // body after "message" "rfc822" (RFC 9051 §9 body-type-msg), so give an empty envelope
+      // and the body as one text/plain part instead of recursing.
+      const root = emptyPart(bodyStart);
+      root.bodyEnd = end;
+      root.lines = part.lines;
+      part.message = { envelope: parseEnvelope([]), root };
     }
   }
   return { part, fields };

@@ -474,3 +474,14 @@ test("what a FETCH needs and whether it sets \\Seen", () => {
   assert.deepEqual(rfc822Section({ type: "RFC822.HEADER" }), { part: [], text: "HEADER", fields: [] });
   assert.equal(rfc822Section({ type: "FLAGS" }), null);
 });
+
+test("a large APPEND message fed in memory is bounded by the message limit, not the command limit", () => {
+  const body = Buffer.alloc(2_000_000, 0x61);
+  const p = new CommandParser({ maxMessageSize: 5_000_000 });
+  const r = p.feedLine(Buffer.from(`A1 APPEND INBOX {${body.length}+}`));
+  assert.equal(r.kind, "need-literal");
+  p.feedLiteral(body);
+  const done = p.feedLine(Buffer.alloc(0));
+  if (done.kind !== "command" || done.name !== "APPEND") assert.fail(JSON.stringify(done).slice(0, 200));
+  assert.equal((done.args.message as Buffer).length, body.length);
+});

@@ -78,6 +78,8 @@ const LITERAL_AT_END = /(~?)\{(\d{1,20})(\+?)\}$/;
 export class CommandParser {
   private chunks: Buffer[] = [];
   private length = 0;
+  /** Octets counted against IMAP_MAX_COMMAND_TOTAL: everything but an APPEND message. */
+  private counted = 0;
   private literals = new Map<number, LiteralSlot>();
   private pending: (NeedLiteral & { at: number }) | null = null;
   /** Set when the command failed early but a non-sync literal still has to be consumed. */
@@ -89,6 +91,7 @@ export class CommandParser {
   reset(): void {
     this.chunks = [];
     this.length = 0;
+    this.counted = 0;
     this.literals = new Map();
     this.pending = null;
     this.failed = null;
@@ -115,7 +118,7 @@ export class CommandParser {
     }
     if (first && line.length === 0) return this.fail(null, "Empty command line", "BAD", null, false);
     this.push(line);
-    if (this.length > IMAP_MAX_COMMAND_TOTAL) return this.fail(this.peekTag(), "Command too long", "BAD", "TOOBIG", lit?.nonSync ?? false);
+    if (this.counted > IMAP_MAX_COMMAND_TOTAL) return this.fail(this.peekTag(), "Command too long", "BAD", "TOOBIG", lit?.nonSync ?? false);
     if (lit) return this.announce(lit, line);
     return this.finish();
   }
@@ -134,6 +137,7 @@ export class CommandParser {
     const dataStart = this.length;
     if (Buffer.isBuffer(data)) {
       this.push(data);
+      if (p.message) this.counted -= data.length; // bounded by maxMessageSize instead
       this.literals.set(p.at, { size, dataStart, binary: p.binary, external: null });
     } else {
       this.literals.set(p.at, { size, dataStart, binary: p.binary, external: data });
@@ -143,6 +147,7 @@ export class CommandParser {
   private push(b: Buffer): void {
     this.chunks.push(b);
     this.length += b.length;
+    this.counted += b.length;
   }
 
   private announce(lit: { size: number; nonSync: boolean; binary: boolean; index: number }, line: Buffer): ParseResult {
@@ -177,7 +182,7 @@ export class CommandParser {
       refusal = { text: "Literal too large", status: "BAD", code: "TOOBIG" }; // RFC 7888 §4
     } else if (lit.nonSync && lit.size > IMAP_MAX_NONSYNC_LITERAL) {
       refusal = { text: "Non-synchronising literal too large", status: "BAD", code: "TOOBIG" };
-    } else if (this.length + lit.size > IMAP_MAX_COMMAND_TOTAL) {
+    } else if (this.counted + lit.size > IMAP_MAX_COMMAND_TOTAL) {
       refusal = { text: "Command too long", status: "BAD", code: "TOOBIG" };
     }
     if (refusal) {
