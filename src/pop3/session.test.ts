@@ -375,6 +375,19 @@ test("a message removed by another session meanwhile: -ERR, session continues", 
   assert.match(conn.output(), /-ERR message was removed by another session\r\n\+OK \d+ octets\r\n/);
 });
 
+test("a store failure in the middle of RETR: no -ERR inside the message, logged, closed, nothing deleted", async () => {
+  const { fx, conn } = setup();
+  fx.store.chunkSize = 10;
+  fx.store.breakBodies = true;
+  conn.feed([...LOGIN, "DELE 2", "RETR 1", "QUIT"].map((l) => l + "\r\n").join(""));
+  await serve(fx, conn);
+  const out = conn.output();
+  assert.ok(out.endsWith(`+OK ${Buffer.byteLength(MSG1)} octets\r\n${MSG1.slice(0, 10)}`), out);
+  assert.equal(conn.closed, true);
+  assert.deepEqual(fx.store.expunged, []);
+  assert.ok(fx.logLines.some((l) => l.event === "session.error"));
+});
+
 test("50,000-message maildrop: STAT answers fast and LIST is complete", async () => {
   const fx = pop3Fixture();
   for (let i = 0; i < 50_000; i++) fx.store.append("bob@example.test", "S: x\r\n\r\nb\r\n");

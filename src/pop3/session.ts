@@ -39,6 +39,9 @@ export class Session {
   state: State = { kind: "authorization", user: null };
   private ending = false;
   private badCommands = 0;
+  /** True while a multi-line response is being streamed: a failure then cannot be answered
+   * with -ERR (it would land inside the message); the connection is just closed. */
+  private streaming = false;
   private readonly claimed = new Set<number>();
 
   constructor(
@@ -92,7 +95,7 @@ export class Session {
     }
     if (conn.closed) return;
     audit(conn.log, "session.error", { protocol: "pop3", error: err instanceof Error ? err.message : String(err) }, "error");
-    await this.tryReply(R.internal);
+    if (!this.streaming) await this.tryReply(R.internal);
   }
 
   /** Reads one line through the connection's reader (the one place input enters the session). */
@@ -191,6 +194,7 @@ export class Session {
       }
       const stuffer = new DotStuffer();
       const limiter = topLines === null ? null : new TopLimiter(topLines);
+      this.streaming = true;
       await this.conn.write(first + "\r\n");
       for (; !next.done; next = await chunks.next()) {
         let out = Buffer.isBuffer(next.value) ? next.value : Buffer.from(next.value);
@@ -199,6 +203,7 @@ export class Session {
         if (limiter?.done) break; // TOP: stop reading the store as soon as we have enough
       }
       await this.conn.write(stuffer.end());
+      this.streaming = false;
     } finally {
       body.destroy();
     }
