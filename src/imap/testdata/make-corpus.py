@@ -1,3 +1,5 @@
+# Writes the corpus of real-world-shaped test messages (mime.test.ts) into the current directory.
+# Usage: cd src/imap/testdata && python3 make-corpus.py
 import base64, os
 def crlf(s): return s.replace("\r\n","\n").replace("\n","\r\n")
 files = {}
