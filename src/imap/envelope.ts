@@ -122,9 +122,16 @@ function lex(s: string): Tok[] {
   return out;
 }
 
+/** An addr-spec as IMAP shows it: comments and white space dropped, quoted local parts unquoted
+ * (RFC 5322 §3.4.1; as Dovecot does: `"john doe"@x` has mailbox `john doe`). */
+function cleanSpec(toks: readonly Tok[]): string {
+  let s = "";
+  for (const t of toks) if (t.k !== "comment" && t.k !== "sp") s += t.v;
+  return s;
+}
+
 /** Splits an addr-spec at its last "@" (RFC 5322 §3.4.1). */
-function addrSpec(spec: string, name: string | null, adl: string | null): Address {
-  const s = spec.replace(/\s+/g, "");
+function addrSpec(s: string, name: string | null, adl: string | null): Address {
   const at = s.lastIndexOf("@");
   if (at < 0) return { name, adl, mailbox: s, host: "" };
   return { name, adl, mailbox: s.slice(0, at), host: s.slice(at + 1) };
@@ -156,12 +163,12 @@ function mailbox(toks: Tok[]): Address | null {
       adl = m[1]!.replace(/\s+/g, "");
       spec = m[2]!;
     }
-    if (spec.length === 0) return null;
-    return addrSpec(spec, phrase(toks.slice(0, angle)), adl);
+    const clean = cleanSpec(lex(spec));
+    if (clean.length === 0) return null;
+    return addrSpec(clean, phrase(toks.slice(0, angle)), adl);
   }
-  const words = toks.filter((t) => t.k !== "comment" && t.k !== "sp");
-  if (words.length === 0) return null;
-  const spec = words.map((t) => (t.k === "quoted" ? `"${t.v}"` : t.v)).join("");
+  const spec = cleanSpec(toks);
+  if (spec.length === 0) return null;
   const comment = toks.find((t) => t.k === "comment");
   const name = comment && comment.v.trim().length > 0 ? comment.v.trim() : null;
   return addrSpec(spec, name, null);
