@@ -37,6 +37,8 @@ const HEADER_KEYS: Record<string, string> = { BCC: "bcc", CC: "cc", FROM: "from"
 
 export type DateOp = "before" | "on" | "since";
 
+const EPOCH_DAY: Day = { year: 1970, month: 1, day: 1 };
+
 export type SearchKey =
   | { type: "all" }
   | { type: "and"; keys: SearchKey[] }
@@ -231,7 +233,8 @@ export interface SearchMessage {
   internalDate: Date;
   /** IMAP4rev1 \Recent; false when unknown. */
   recent?: boolean;
-  /** The day of the Date: header (its own zone), null when absent or unparseable. */
+  /** The day of the Date: header (its own zone), null when absent or unparseable (then SENT*
+   * keys treat the message as sent on 1-Jan-1970). */
   sentDay: Day | null;
   /** Values of a header field (name lower-case), ready for matching (e.g. encoded-words decoded);
    * an empty array when the message has no such field. */
@@ -296,7 +299,8 @@ export function compileSearch(key: SearchKey, ctx: SearchContext): SearchPredica
     case "date": {
       const { day, op, which } = key;
       return (m) => {
-        const d = which === "internal" ? dayOf(m.internalDate) : (m.sentDay ?? dayOf(m.internalDate));
+        // A missing or unparseable Date: counts as 1-Jan-1970, as Dovecot does (RFC 9051 is silent).
+        const d = which === "internal" ? dayOf(m.internalDate) : (m.sentDay ?? EPOCH_DAY);
         const cmp = compareDays(d, day);
         return op === "before" ? cmp < 0 : op === "on" ? cmp === 0 : cmp >= 0; // RFC 9051 §6.4.4 SINCE: on or after
       };
