@@ -485,3 +485,22 @@ test("a large APPEND message fed in memory is bounded by the message limit, not 
   if (done.kind !== "command" || done.name !== "APPEND") assert.fail(JSON.stringify(done).slice(0, 200));
   assert.equal((done.args.message as Buffer).length, body.length);
 });
+
+import { renderFetchLine, renderSimpleItem, sectionItemHead } from "./fetchresp.js";
+import { parseMessage } from "./mime.js";
+
+test("FETCH response values from stored metadata", () => {
+  const parsed = parseMessage(Buffer.from("From: a@b.test\r\nSubject: hi\r\n\r\nbody\r\n"));
+  const ctx = { uid: 42, flags: ["\\Seen", "$Work"], internalDate: new Date(Date.UTC(2024, 0, 5, 9, 20, 30)), size: 40, modseq: 7, parsed };
+  const c = cmd("A1 UID FETCH 42 (FLAGS INTERNALDATE RFC822.SIZE UID MODSEQ ENVELOPE BODY BODYSTRUCTURE BODY.PEEK[1]<0.10>)\r\n");
+  if (c.name !== "FETCH") assert.fail();
+  const rendered = c.args.items.map((i) => renderSimpleItem(i, ctx));
+  assert.deepEqual(rendered.slice(0, 5), ["FLAGS (\\Seen $Work)", 'INTERNALDATE " 5-Jan-2024 09:20:30 +0000"', "RFC822.SIZE 40", "UID 42", "MODSEQ (7)"]);
+  assert.equal(rendered[5], 'ENVELOPE (NIL "hi" ((NIL NIL "a" "b.test")) ((NIL NIL "a" "b.test")) ((NIL NIL "a" "b.test")) NIL NIL NIL NIL NIL)');
+  assert.equal(rendered[6], 'BODY ("text" "plain" ("charset" "us-ascii") NIL NIL "7bit" 6 1)');
+  assert.equal(rendered[7], 'BODYSTRUCTURE ("text" "plain" ("charset" "us-ascii") NIL NIL "7bit" 6 1 NIL NIL NIL NIL)');
+  assert.equal(rendered[8], null);
+  assert.equal(sectionItemHead(c.args.items[8]!), "BODY[1]<0> ");
+  assert.equal(renderSimpleItem({ type: "ENVELOPE" }, { ...ctx, parsed: null }), null);
+  assert.equal(renderFetchLine(3, ["UID 42", "FLAGS ()"]), "* 3 FETCH (UID 42 FLAGS ())\r\n");
+});
