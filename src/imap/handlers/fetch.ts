@@ -33,7 +33,8 @@ import { bad, no } from "../session/errors.js";
 import { SELECTED, handler } from "./types.js";
 import { targetUids } from "./targets.js";
 
-const BATCH = 256;
+/** Messages read from the store per query; bodies are still streamed one at a time. */
+const BATCH = 2048;
 /** Output is flushed to the connection once this much is buffered. */
 const CHUNK = 64 * 1024;
 
