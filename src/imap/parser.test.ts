@@ -504,3 +504,9 @@ test("FETCH response values from stored metadata", () => {
   assert.equal(renderSimpleItem({ type: "ENVELOPE" }, { ...ctx, parsed: null }), null);
   assert.equal(renderFetchLine(3, ["UID 42", "FLAGS ()"]), "* 3 FETCH (UID 42 FLAGS ())\r\n");
 });
+
+test("error texts never carry CR, LF or other controls from client input", () => {
+  const e = err("A1 SEARCH BEFORE {12}\r\n1\r\nA2 LOGOUT\r\n");
+  assert.match(e.message, /Invalid date/);
+  assert.doesNotMatch(e.message, /[\r\n]/);
+});

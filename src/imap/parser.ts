@@ -297,7 +297,8 @@ export class CommandParser {
       return { kind: "command", tag, name, uid, args } as ParsedCommand;
     } catch (e) {
       this.reset();
-      if (e instanceof ImapSyntaxError) return { kind: "error", tag, status: e.status, code: e.code, message: e.message, close: false };
+      // Messages may quote client bytes: keep them on one printable line.
+      if (e instanceof ImapSyntaxError) return { kind: "error", tag, status: e.status, code: e.code, message: e.message.replace(/[\x00-\x1f\x7f]/g, "?"), close: false };
       throw e; // a bug, not client input
     }
   }
