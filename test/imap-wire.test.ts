@@ -57,6 +57,24 @@ test("AUTHENTICATE: SASL-IR, continuation, cancel with *, wrong password", async
     c.take();
     c.send("*\r\n");
     assert.match(await c.tagged("t2"), /^t2 BAD /m);
+    // LOGIN with synchronising literals (user names and passwords with special characters).
+    const c2 = await RawImap.connect(server, { implicitTls: true });
+    try {
+      c2.take(); // the greeting
+      c2.send(`l1 LOGIN {${"wire-sasl@example.test".length}}\r\n`);
+      await c2.until((b) => b.startsWith("+ "));
+      c2.take();
+      c2.send(`wire-sasl@example.test {${PASSWORD.length}}\r\n`);
+      await c2.until((b) => b.startsWith("+ "));
+      c2.take();
+      c2.send(`${PASSWORD}\r\n`);
+      assert.match(await c2.tagged("l1"), /^l1 OK /m);
+      // LITERAL+ (RFC 7888): no continuation requests.
+      c2.send(`l2 STATUS {5+}\r\nINBOX (MESSAGES)\r\n`);
+      assert.match(await c2.tagged("l2"), /^\* STATUS INBOX \(MESSAGES 0\)\r\nl2 OK/m);
+    } finally {
+      c2.close();
+    }
     c.send("t3 AUTHENTICATE PLAIN\r\n");
     await c.until((b) => b.startsWith("+"));
     c.take();
