@@ -98,6 +98,9 @@ export class SmtpClient {
   private readonly replies: Reply[] = [];
   private waiter: { resolve: (r: Reply) => void; reject: (e: Error) => void } | null = null;
   private failure: Error | null = null;
+  /** Set while STARTTLS is in flight: after its reply, nothing more is read in plain text. */
+  private stopAfterReply = false;
+  private paused = false;
   private readonly t: Timeouts;
   greeting: Reply | null = null;
   extensions = new Map<string, string>();
@@ -163,17 +166,24 @@ export class SmtpClient {
   }
 
   private onData(chunk: Buffer): void {
-    if (this.failure) return;
+    if (this.failure || this.paused) return;
     try {
       for (const line of this.splitter.push(chunk)) {
         const r = this.parser.push(line);
         if (!r) continue;
+        if (this.stopAfterReply) {
+          // RFC 3207 §4.2: whatever follows the STARTTLS reply in plain text is discarded.
+          this.paused = true;
+          this.splitter.clear();
+        }
         if (this.waiter) {
           const w = this.waiter;
           this.waiter = null;
           w.resolve(r);
+          if (this.paused) return;
         } else {
           this.replies.push(r);
+          if (this.paused) return;
           // Replies we did not ask for (a server talking ahead) are bounded too.
           if (this.replies.length > 1000) throw new SmtpClientError("too many unsolicited replies", true);
         }
@@ -269,9 +279,15 @@ export class SmtpClient {
 
   /** STARTTLS (RFC 3207) then EHLO again. `verify`: refuse a certificate not valid for `servername`. */
   async startTls(o: { verify: boolean; servername: string; localName: string }): Promise<void> {
+    this.stopAfterReply = true;
     const r = await this.command("STARTTLS");
-    if (r.code !== 220) throw new SmtpClientError(`STARTTLS: ${replyText(r)}`, r.code < 500, r);
+    this.stopAfterReply = false;
+    if (r.code !== 220) {
+      this.paused = false;
+      throw new SmtpClientError(`STARTTLS: ${replyText(r)}`, r.code < 500, r);
+    }
     const plain = this.sock;
+    if (this.failure || plain.destroyed) throw new SmtpClientError("TLS handshake failed: connection closed after STARTTLS", true);
     plain.removeAllListeners("data");
     plain.removeAllListeners("close");
     plain.removeAllListeners("error");
@@ -306,6 +322,7 @@ export class SmtpClient {
       throw e;
     });
     this.sock = secure;
+    this.paused = false;
     this.attach(secure);
     this.tls = tlsInfo(secure);
     await this.hello(o.localName); // RFC 3207 §4.2: forget what we knew, ask again
