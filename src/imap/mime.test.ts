@@ -373,6 +373,12 @@ test("hostile messages never throw and stay bounded", () => {
     const m = parseMessage(b);
     renderBodyStructure(m);
     renderEnvelope(m.envelope);
+    for (const part of [[], [1], [2], [1, 1], [1, 2, 1]]) {
+      for (const text of [null, "HEADER", "TEXT", "MIME"] as const) {
+        const plan = resolveSection(m, { part, text, fields: [] });
+        if (plan) assert.ok(plan.range.start >= 0 && plan.range.start <= plan.range.end && plan.range.end <= b.length);
+      }
+    }
   }
   const empty = parseMessage(Buffer.alloc(0));
   assert.equal(renderBodyStructure(empty), `("text" "plain" ("charset" "us-ascii") NIL NIL "7bit" 0 0 NIL NIL NIL NIL)`);
