@@ -223,3 +223,34 @@ test("malformed and over-long commands are refused; another session keeps workin
     bad.close();
   }
 });
+
+test("a large APPEND is streamed and read back exactly; over quota it is refused before the upload", async () => {
+  const account = await server.addUser("wire-big@example.test", PASSWORD);
+  const c = await RawImap.connect(server, { implicitTls: true });
+  try {
+    await c.login("wire-big@example.test");
+    const line = "The quick brown fox jumps over the lazy dog 0123456789.\r\n";
+    const msg = sampleMessage("big one", line.repeat(Math.ceil((3 * 1024 * 1024) / line.length)));
+    const size = Buffer.byteLength(msg);
+    c.send(`a1 APPEND INBOX {${size}}\r\n`);
+    await c.until((b) => /\+ /.test(b));
+    c.take();
+    c.send(msg + "\r\n");
+    assert.match(await c.tagged("a1", 30_000), /^a1 OK \[APPENDUID \d+ 1\]/m);
+    await c.cmd("SELECT INBOX");
+    const f = await c.cmd("FETCH 1 (RFC822.SIZE BODY.PEEK[]<1000000.20> BODY.PEEK[])", 30_000);
+    assert.match(f, new RegExp(`RFC822\\.SIZE ${size} `));
+    assert.ok(f.includes(`BODY[]<1000000> {20}\r\n${msg.slice(1000000, 1000020)}`));
+    assert.ok(f.includes(`BODY[] {${size}}\r\n${msg})`));
+
+    // Quota: refused before "+", so the client never uploads it.
+    await server.services.store.setQuota(account.id, size + 1000);
+    c.send(`a2 APPEND INBOX {${size}}\r\n`);
+    const r = await c.tagged("a2");
+    assert.match(r, /^a2 NO \[OVERQUOTA\]/m);
+    assert.doesNotMatch(r, /^\+ /m);
+    assert.match(await c.cmd("NOOP"), /OK/);
+  } finally {
+    c.close();
+  }
+});

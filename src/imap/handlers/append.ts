@@ -20,8 +20,11 @@ export default handler({
     if (!mb) throw no("Mailbox does not exist", "TRYCREATE"); // RFC 9051 §6.3.12
     const flagErr = checkSettableFlags(a.flags);
     if (flagErr) throw bad(flagErr);
+    // A large literal was streamed to a file (session.streamToFile): it is read once to be parsed,
+    // and the store takes the file itself over when no line ends needed fixing.
     const raw = Buffer.isBuffer(a.message) ? a.message : await readFile(a.message.path);
     const body = normaliseCrlf(raw);
+    const source = !Buffer.isBuffer(a.message) && body === raw ? { path: a.message.path, size: body.length } : body;
     const max = s.services.config.limits.max_message_size;
     if (body.length > max) throw no("Message too large", "TOOBIG");
     if (body.length === 0) throw bad("Empty message");
@@ -33,7 +36,7 @@ export default handler({
     let res;
     try {
       res = await store.appendMessage(mb.id, {
-        body,
+        body: source,
         flags: normaliseFlags(a.flags),
         internalDate: a.date ?? new Date(),
         parsed: parseMessage(body),

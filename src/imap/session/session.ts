@@ -14,6 +14,10 @@
 //   enabled IMAP4rev2 or UTF8=ACCEPT (RFC 9051 §5.1, RFC 6855 §3).
 // - A selected mailbox's store subscription is released on every exit path.
 
+import { createWriteStream } from "node:fs";
+import { mkdir, unlink } from "node:fs/promises";
+import { randomBytes } from "node:crypto";
+import { join } from "node:path";
 import type { Connection } from "../../net/types.js";
 import { InputError } from "../../net/types.js";
 import { IMAP_MAX_COMMAND_LINE } from "../../net/limits.js";
@@ -27,6 +31,10 @@ import { ImapError, no } from "./errors.js";
 import type { ParsedCache } from "./cache.js";
 import type { SelectedMailbox } from "./selected.js";
 import { HANDLERS, type SessionState } from "../handlers/index.js";
+
+/** APPEND messages above this size are streamed to a file under <dataDir>/tmp/imap instead of
+ * being held by the parser; the store takes the file over (rename) when it can. */
+export const APPEND_FILE_THRESHOLD = 1024 * 1024;
 
 /** Consecutive malformed or refused commands tolerated before "* BYE" (threat model §4). */
 export const MAX_BAD_COMMANDS = 20;
@@ -49,6 +57,9 @@ export class ImapSession {
   ending = false;
   private bad = 0;
   private readonly parser: CommandParser;
+  /** Files an APPEND literal was streamed to, removed after the command (if the store did not
+   * take them over). */
+  private tempFiles: string[] = [];
   /** Serialises writes from the command loop and IDLE pushes. */
   private writing: Promise<void> = Promise.resolve();
 
@@ -182,8 +193,15 @@ export class ImapSession {
       while (!this.ending) {
         const cmd = await this.readCommand();
         if (cmd === null) return;
-        if (cmd === "skip") continue;
-        await this.dispatch(cmd);
+        if (cmd === "skip") {
+          await this.removeTempFiles();
+          continue;
+        }
+        try {
+          await this.dispatch(cmd);
+        } finally {
+          await this.removeTempFiles();
+        }
         if (!this.ending && conn.shuttingDown) {
           await this.untagged("BYE Server shutting down");
           return;
@@ -193,6 +211,7 @@ export class ImapSession {
       await this.onError(err);
     } finally {
       this.unselect();
+      await this.removeTempFiles();
       if (!conn.closed) await conn.close().catch(() => undefined);
     }
   }
@@ -222,8 +241,16 @@ export class ImapSession {
     if (first === null) return null;
     let r: ParseResult = this.parser.feedLine(first.bytes);
     while (r.kind === "need-literal") {
+      if (r.message && !r.nonSync && (await this.overQuota(r.size))) {
+        // RFC 9208 §4.3: refuse before the client uploads a message that cannot be stored.
+        const tag = /^([^\s+(){%*"\\\]]+) /.exec(first.bytes.toString("latin1"))?.[1] ?? "*";
+        this.parser.reset();
+        await this.write(`${tag} NO [OVERQUOTA] Mailbox quota exceeded\r\n`);
+        return "skip";
+      }
       if (!r.nonSync) await this.write("+ Ready for literal data\r\n"); // RFC 9051 §7.5
-      this.parser.feedLiteral(await this.conn.readBytes(r.size));
+      if (r.message && r.size > APPEND_FILE_THRESHOLD) this.parser.feedLiteral(await this.streamToFile(r.size));
+      else this.parser.feedLiteral(await this.conn.readBytes(r.size));
       const next = await this.conn.readLine(IMAP_MAX_COMMAND_LINE);
       if (next === null) return null;
       r = this.parser.feedLine(next.bytes);
@@ -238,6 +265,40 @@ export class ImapSession {
       return "skip";
     }
     return r;
+  }
+
+  /** Whether `size` more octets would exceed the logged-in account's quota. */
+  private async overQuota(size: number): Promise<boolean> {
+    if (!this.account) return false;
+    const account = await this.services.store.getAccountById(this.account.id);
+    if (account?.quotaBytes == null) return false;
+    return (await this.services.store.quotaUsage(account.id)) + size > account.quotaBytes;
+  }
+
+  /** Streams an APPEND literal to a private temp file, never holding it whole. */
+  private async streamToFile(size: number): Promise<{ path: string; size: number }> {
+    const dir = join(this.services.dataDir, "tmp", "imap");
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    const path = join(dir, `${Date.now().toString(36)}-${randomBytes(9).toString("base64url")}.eml`);
+    this.tempFiles.push(path);
+    const out = createWriteStream(path, { mode: 0o600, flags: "wx" });
+    const done = new Promise<void>((resolve, reject) => {
+      out.once("finish", resolve);
+      out.once("error", reject);
+    });
+    try {
+      await this.conn.readStream(size, async (chunk) => {
+        if (!out.write(chunk)) await new Promise<void>((r) => out.once("drain", r));
+      });
+    } finally {
+      out.end();
+    }
+    await done;
+    return { path, size };
+  }
+
+  private async removeTempFiles(): Promise<void> {
+    for (const f of this.tempFiles.splice(0)) await unlink(f).catch(() => undefined);
   }
 
   private async countBad(): Promise<void> {
