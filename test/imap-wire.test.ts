@@ -6,6 +6,7 @@
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
+import { createHash, createHmac, pbkdf2Sync, randomBytes } from "node:crypto";
 import { startTestServer, type TestServer } from "./helpers/server.js";
 import { PASSWORD, RawImap, sampleMessage } from "./imap-helpers.js";
 
@@ -250,6 +251,41 @@ test("a large APPEND is streamed and read back exactly; over quota it is refused
     assert.match(r, /^a2 NO \[OVERQUOTA\]/m);
     assert.doesNotMatch(r, /^\+ /m);
     assert.match(await c.cmd("NOOP"), /OK/);
+  } finally {
+    c.close();
+  }
+});
+
+test("AUTHENTICATE SCRAM-SHA-256 (RFC 7677) with SASL-IR: the server signature is verified", async () => {
+  const user = "wire-scram@example.test";
+  await server.addUser(user, PASSWORD);
+  const c = await RawImap.connect(server, { implicitTls: true });
+  try {
+    c.take();
+    const cnonce = randomBytes(18).toString("base64");
+    const clientFirstBare = `n=${user},r=${cnonce}`;
+    c.send(`s1 AUTHENTICATE SCRAM-SHA-256 ${Buffer.from("n,," + clientFirstBare).toString("base64")}\r\n`);
+    const first = await c.until((b) => /^\+ \S+\r\n/.test(b));
+    c.take();
+    const serverFirst = Buffer.from(/^\+ (\S+)/.exec(first)![1]!, "base64").toString();
+    const attrs = Object.fromEntries(serverFirst.split(",").map((kv) => [kv[0], kv.slice(2)]));
+    assert.ok(attrs.r!.startsWith(cnonce));
+    const salted = pbkdf2Sync(PASSWORD, Buffer.from(attrs.s!, "base64"), Number(attrs.i), 32, "sha256");
+    const hmac = (k: Buffer, d: string) => createHmac("sha256", k).update(d).digest();
+    const clientKey = hmac(salted, "Client Key");
+    const storedKey = createHash("sha256").update(clientKey).digest();
+    const withoutProof = `c=biws,r=${attrs.r}`;
+    const authMessage = `${clientFirstBare},${serverFirst},${withoutProof}`;
+    const sig = hmac(storedKey, authMessage);
+    const proof = Buffer.from(clientKey.map((b, i) => b ^ sig[i]!));
+    c.send(Buffer.from(`${withoutProof},p=${proof.toString("base64")}`).toString("base64") + "\r\n");
+    const fin = await c.until((b) => /^\+ \S+\r\n/.test(b) || /^s1 /m.test(b));
+    c.take();
+    const serverFinal = Buffer.from(/^\+ (\S+)/.exec(fin)![1]!, "base64").toString();
+    assert.equal(serverFinal, `v=${hmac(hmac(salted, "Server Key"), authMessage).toString("base64")}`);
+    c.send("\r\n");
+    assert.match(await c.tagged("s1"), /^s1 OK \[CAPABILITY /m);
+    assert.match(await c.cmd("SELECT INBOX"), /OK \[READ-WRITE\]/);
   } finally {
     c.close();
   }
