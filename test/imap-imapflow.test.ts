@@ -239,3 +239,28 @@ test("two sessions: an IDLE session sees SMTP delivery and another session's APP
     await watcher.logout();
   }
 });
+
+test("imapflow: BODY and TEXT search see through base64, quoted-printable and charsets", async () => {
+  const user = "flow-search@example.test";
+  await server.addUser(user, PASSWORD);
+  const c = client(user);
+  await c.connect();
+  try {
+    const b64 = Buffer.from("Das Geheimnis liegt im Garten.\r\n").toString("base64");
+    await c.append("INBOX", `Subject: b64\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n${b64}\r\n`);
+    await c.append("INBOX", "Subject: qp\r\nContent-Type: text/plain; charset=iso-8859-1\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\nViele Gr=FC=DFe aus K=F6ln\r\n");
+    await c.append("INBOX", "Subject: =?UTF-8?B?w5xiZXJyYXNjaHVuZw==?=\r\n\r\nnothing here\r\n");
+    const lock = await c.getMailboxLock("INBOX");
+    try {
+      assert.deepEqual(await c.search({ body: "geheimnis" }, { uid: true }), [1]);
+      assert.deepEqual(await c.search({ body: "grüße aus köln" }, { uid: true }), [2]);
+      assert.deepEqual(await c.search({ text: "überraschung" }, { uid: true }), [3]);
+      assert.deepEqual(await c.search({ body: "überraschung" }, { uid: true }), []);
+      assert.deepEqual(await c.search({ or: [{ body: "garten" }, { subject: "qp" }] }, { uid: true }), [1, 2]);
+    } finally {
+      lock.release();
+    }
+  } finally {
+    await c.logout();
+  }
+});

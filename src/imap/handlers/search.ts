@@ -6,6 +6,7 @@ import type { SearchKey } from "../search.js";
 import { compileSearch, renderEsearch, renderSearch, savedResult, textNeedles, usesModseq } from "../search.js";
 import { searchView } from "../searchview.js";
 import { isParsedMessage, type ParsedMessage } from "../mime.js";
+import { searchableText } from "../session/textsearch.js";
 import { SELECTED, handler } from "./types.js";
 
 /** Does the key read header fields or the Date: header (so an unparsed message must be parsed)? */
@@ -53,9 +54,8 @@ export default handler({
       if (needles.length > 0) {
         const body = await store.readBody(meta.id);
         const p = parsed ?? (await s.shared.cache.get(meta));
-        const whole = body.toString("utf8").toLowerCase();
-        const bodyOnly = body.subarray(p.root.bodyStart).toString("utf8").toLowerCase();
-        text = (scope, needle) => (scope === "text" ? whole : bodyOnly).includes(needle);
+        const t = searchableText(body, p); // transfer encodings and charsets undone
+        text = (scope, needle) => (scope === "text" ? t.text : t.body).includes(needle);
       }
       const view = searchView({ seq: i + 1, meta, parsed, textMatches: text });
       if (pred(view)) {
