@@ -290,3 +290,33 @@ test("AUTHENTICATE SCRAM-SHA-256 (RFC 7677) with SASL-IR: the server signature i
     c.close();
   }
 });
+
+test("a new keyword is announced in FLAGS first; bad sequence numbers are BAD; EXPUNGE reports HIGHESTMODSEQ", async () => {
+  await server.addUser("wire-flags@example.test", PASSWORD);
+  const a = await RawImap.connect(server, { implicitTls: true });
+  const b = await RawImap.connect(server, { implicitTls: true });
+  try {
+    await a.login("wire-flags@example.test");
+    await b.login("wire-flags@example.test");
+    assert.match(await a.cmd("SELECT INBOX"), /^\* FLAGS \(\\Answered \\Flagged \\Deleted \\Seen \\Draft\)/m);
+    assert.match(await a.cmd("FETCH 1:* (FLAGS)"), /^t\d+ BAD /m); // empty mailbox
+    await append(a, "INBOX", sampleMessage("k1"));
+    await append(a, "INBOX", sampleMessage("k2"));
+    await a.cmd("NOOP");
+    assert.match(await a.cmd("FETCH 3 (FLAGS)"), /^t\d+ BAD .*sequence number/m);
+    assert.match(await a.cmd("UID FETCH 3:9 (FLAGS)"), /^t\d+ OK /m); // missing UIDs are skipped
+    const st = await a.cmd("STORE 1 +FLAGS ($Project)");
+    assert.match(st, /^\* FLAGS \(\\Answered \\Flagged \\Deleted \\Seen \\Draft \$Project\)\r\n\* OK \[PERMANENTFLAGS \([^)]*\$Project \\\*\)\][^\r]*\r\n\* 1 FETCH \(FLAGS \(\$Project\)\)/);
+    // The other session hears of the keyword as an update, FLAGS first too.
+    await b.cmd("SELECT INBOX");
+    await a.cmd("STORE 2 +FLAGS ($Later)");
+    const n = await b.cmd("NOOP");
+    assert.match(n, /^\* FLAGS \([^)]*\$Later\)\r\n[^\r]*PERMANENTFLAGS[^\r]*\r\n\* 2 FETCH \(FLAGS \(\$Later\)\)/m);
+    await a.cmd("ENABLE CONDSTORE");
+    await a.cmd("STORE 1 +FLAGS.SILENT (\\Deleted)");
+    assert.match(await a.cmd("EXPUNGE"), /^\* 1 EXPUNGE\r\nt\d+ OK \[HIGHESTMODSEQ \d+\]/m);
+  } finally {
+    a.close();
+    b.close();
+  }
+});

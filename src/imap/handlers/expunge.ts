@@ -22,5 +22,10 @@ export default handler({
     }
     const lines = sel.removeUids(removed, s.qresync);
     if (lines.length > 0) await s.write(lines.join(""));
+    if (s.condstore) {
+      // RFC 7162 §3.1.10: with CONDSTORE the tagged OK carries the new HIGHESTMODSEQ.
+      const st = await store.mailboxStatus(sel.mailboxId);
+      return { code: `HIGHESTMODSEQ ${st.highestModseq}`, text: "EXPUNGE completed" };
+    }
   },
 });

@@ -213,6 +213,7 @@ export default handler({
         if (seq === 0) continue;
         const parsed = structure ? await s.shared.cache.get(meta) : null;
         const its = addFlags.has(meta.uid) && !has("FLAGS") ? [...items, { type: "FLAGS" } as FetchItem] : items;
+        if (its.some((x) => x.type === "FLAGS")) out.buf += sel.noteFlags(meta.flags); // RFC 9051 §7.3.5
         const pieces: Piece[][] = [];
         for (const it of its) pieces.push(await item(s, it, meta, parsed));
         await writeResponse(s, out, seq, meta, pieces);

@@ -38,6 +38,7 @@ async function open(s: ImapSession, cmd: Cmd, readOnly: boolean) {
       if (firstUnseen === 0 && !m.flags.includes("\\Seen")) firstUnseen = i + 1;
     }
     const kw = [...keywords];
+    for (const k of kw) sel.keywords.add(k);
     const lines: string[] = [];
     lines.push(`* FLAGS ${renderFlagList([...SYSTEM_FLAGS, ...kw])}\r\n`);
     lines.push(`* ${metas.length} EXISTS\r\n`);

@@ -40,10 +40,14 @@ export default handler({
       if (flags === undefined) continue;
       const extra = (withUid ? ` UID ${uid}` : "") + (s.condstore && modseq !== undefined ? ` MODSEQ (${modseq})` : "");
       if (a.silent) {
+        const fl = sel.noteFlags(flags);
+        if (fl) lines.push(fl);
         // RFC 7162 §3.1.3: with CONDSTORE the new MODSEQ is still reported.
         if (c && s.condstore) lines.push(`* ${seq} FETCH (${extra.trim()})\r\n`);
         continue;
       }
+      const fl = sel.noteFlags(flags); // a new keyword: FLAGS first (RFC 9051 §7.3.5)
+      if (fl) lines.push(fl);
       lines.push(`* ${seq} FETCH (FLAGS ${renderFlagList(flags)}${extra})\r\n`);
       if (lines.length >= 512) await s.write(lines.splice(0).join(""));
     }

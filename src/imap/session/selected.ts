@@ -11,7 +11,7 @@
 
 import type { FlagChange, MailboxEvent, Mailbox, Store } from "../../store/types.js";
 import { formatSet } from "../sequence.js";
-import { renderFlagList } from "../flags.js";
+import { renderFlagList, renderPermanentFlags, SYSTEM_FLAGS } from "../flags.js";
 
 export class SelectedMailbox {
   readonly mailboxId: number;
@@ -22,6 +22,8 @@ export class SelectedMailbox {
   private pending: MailboxEvent[] = [];
   private readonly unsubscribe: () => void;
   deleted = false;
+  /** Keywords announced in the FLAGS response (RFC 9051 §7.3.5). */
+  readonly keywords = new Set<string>();
   /** Called when an event arrives (IDLE pushes it at once). */
   onEvent: (() => void) | null = null;
 
@@ -62,6 +64,25 @@ export class SelectedMailbox {
       else hi = m - 1;
     }
     return 0;
+  }
+
+  /** The FLAGS and PERMANENTFLAGS lines for the mailbox's keywords (RFC 9051 §7.3.5, §7.1). */
+  flagsLines(): string {
+    const kw = [...this.keywords];
+    const perm = this.readOnly ? "()" : renderPermanentFlags(kw);
+    return `* FLAGS ${renderFlagList([...SYSTEM_FLAGS, ...kw])}\r\n* OK [PERMANENTFLAGS ${perm}] Flags permitted\r\n`;
+  }
+
+  /** Records the keywords of a flag list about to be sent; returns new FLAGS/PERMANENTFLAGS lines
+   * when it holds a keyword the client was not told of yet, else "". */
+  noteFlags(flags: readonly string[]): string {
+    let added = false;
+    for (const f of flags) {
+      if (f.startsWith("\\") || this.keywords.has(f)) continue;
+      this.keywords.add(f);
+      added = true;
+    }
+    return added ? this.flagsLines() : "";
   }
 
   /** Drops queued flag changes that this session's own STORE already reported. */
@@ -137,6 +158,8 @@ export class SelectedMailbox {
       // RFC 7162 §3.1.4: with CONDSTORE enabled, unsolicited FETCH carries UID and MODSEQ... and
       // RFC 7162 §3.2.4 (QRESYNC) requires the UID.
       const extra = o.condstore ? ` UID ${c.uid} MODSEQ (${c.modseq})` : "";
+      const fl = this.noteFlags(c.flags);
+      if (fl) out.push(fl);
       out.push(`* ${seq} FETCH (FLAGS ${renderFlagList(c.flags)}${extra})\r\n`);
     }
     return out;
