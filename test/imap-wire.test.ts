@@ -320,3 +320,28 @@ test("a new keyword is announced in FLAGS first; bad sequence numbers are BAD; E
     b.close();
   }
 });
+
+test("LIST-EXTENDED: SUBSCRIBED with RECURSIVEMATCH (CHILDINFO), SPECIAL-USE selection, RETURN (STATUS)", async () => {
+  await server.addUser("wire-list@example.test", PASSWORD);
+  const c = await RawImap.connect(server, { implicitTls: true });
+  try {
+    await c.login("wire-list@example.test");
+    await c.cmd("CREATE Lists/rust");
+    await c.cmd("CREATE Lists/go");
+    await c.cmd("SUBSCRIBE Lists/rust");
+    await c.cmd("UNSUBSCRIBE Lists");
+    await c.cmd("UNSUBSCRIBE Lists/go"); // new mailboxes start subscribed
+    const sub = await c.cmd('LIST (SUBSCRIBED RECURSIVEMATCH) "" "%"');
+    assert.match(sub, /^\* LIST \(\\HasChildren\) "\/" Lists \("CHILDINFO" \("SUBSCRIBED"\)\)\r$/m);
+    const all = await c.cmd('LIST (SUBSCRIBED) "" "*"');
+    assert.match(all, /^\* LIST \(\\HasNoChildren \\Subscribed\) "\/" Lists\/rust\r$/m);
+    assert.doesNotMatch(all, /Lists\/go/);
+    const su = await c.cmd('LIST (SPECIAL-USE) "" "*" RETURN (STATUS (MESSAGES UIDNEXT))');
+    assert.match(su, /^\* LIST \(\\HasNoChildren \\Sent\) "\/" Sent\r\n\* STATUS Sent \(MESSAGES 0 UIDNEXT 1\)\r$/m);
+    assert.doesNotMatch(su, /INBOX|Lists/);
+    assert.match(await c.cmd('LIST "" ""'), /^\* LIST \(\\Noselect\) "\/" ""\r$/m);
+    assert.match(await c.cmd('LSUB "" "*"'), /^\* LSUB \(\) "\/" Lists\/rust\r$/m);
+  } finally {
+    c.close();
+  }
+});

@@ -16,17 +16,25 @@ export default handler({
     const matchers = a.patterns.map((p) => patternMatcher(fullPattern(s, a.reference, p)));
     const all = await s.services.store.listMailboxes(s.accountId);
     const out: string[] = [];
+    const selected = (mb: (typeof all)[number] | null): boolean =>
+      !!mb && (!a.select.subscribed || mb.subscribed) && (!a.select.specialUse || mb.specialUse !== null);
+    const filtering = a.select.subscribed || a.select.specialUse;
     for (const c of candidates(all)) {
       if (!matchers.some((m) => m(c.name))) continue;
       const mb = c.mailbox;
-      if (a.select.subscribed && !mb?.subscribed) continue; // RFC 5258 §3.1
-      if (a.select.specialUse && !mb?.specialUse) continue; // RFC 6154 §3
+      let childInfo = "";
+      if (filtering && !selected(mb)) {
+        // RFC 5258 §3.5 RECURSIVEMATCH: a parent whose descendants match is listed with CHILDINFO.
+        const descendantMatches = a.select.recursiveMatch && all.some((m) => m.name.startsWith(c.name + "/") && selected(m));
+        if (!descendantMatches) continue;
+        childInfo = ` ("CHILDINFO" (${a.select.subscribed ? '"SUBSCRIBED"' : '"SPECIAL-USE"'}))`;
+      }
       const attrs: string[] = [];
       if (!mb) attrs.push(a.extended ? "\\NonExistent" : "\\Noselect");
       attrs.push(c.hasChildren ? "\\HasChildren" : "\\HasNoChildren");
       if (mb?.specialUse) attrs.push(mb.specialUse);
       if (mb?.subscribed && (a.select.subscribed || a.return.subscribed)) attrs.push("\\Subscribed");
-      out.push(`* LIST (${attrs.join(" ")}) "/" ${s.nameOut(c.name)}\r\n`);
+      out.push(`* LIST (${attrs.join(" ")}) "/" ${s.nameOut(c.name)}${childInfo}\r\n`);
       if (mb && a.return.status) out.push(await statusLine(s, mb, a.return.status)); // RFC 5819 §2
       if (out.length >= 256) await s.write(out.splice(0).join(""));
     }
