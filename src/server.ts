@@ -18,6 +18,7 @@ import type { Config, Protocol } from "./config/schema.js";
 import type { Services } from "./services.js";
 import type { ProtocolHandler } from "./net/types.js";
 import { QueueRunner, wakingStore } from "./queue/runner.js";
+import { observe, startAdmin, type AdminServer, type Metrics } from "./admin/index.js";
 
 export type Policy = Awaited<ReturnType<typeof createPolicy>>;
 
@@ -27,7 +28,11 @@ export interface RunningServer {
   readonly policy: Policy;
   /** The outbound queue runner (src/queue); wake() after enqueueing to skip the poll interval. */
   readonly queue: QueueRunner;
-  /** Listener name -> bound port. */
+  /** The admin (http) listeners: health, metrics, autoconfiguration, MTA-STS (src/admin). */
+  readonly admin: AdminServer;
+  /** Counters of audit events and scrape-time gauges behind GET /metrics. */
+  readonly metrics: Metrics;
+  /** Listener name -> bound port (mail and admin listeners). */
   ports(): Record<string, number>;
   /** Stops accepting, waits up to `deadlineMs` for sessions, aborts the rest, closes the store. */
   stop(deadlineMs: number): Promise<void>;
@@ -57,9 +62,16 @@ async function optionalHandler(
 }
 
 export async function startServer(o: { config: Config; dataDir: string; log: AuditLogger }): Promise<RunningServer> {
-  const { config, dataDir, log } = o;
-  const store = await openStore(dataDir, { log });
+  const { config, dataDir } = o;
+  // Every log line also feeds the metrics and, if configured, the remote syslog shipper.
+  const obs = await observe({ log: o.log, config, dataDir });
+  const log = obs.log;
+  const store = await openStore(dataDir, { log }).catch(async (e: unknown) => {
+    await obs.close(0);
+    throw e;
+  });
   let gate: Gate | null = null;
+  let admin: AdminServer | null = null;
   try {
     const policy = await createPolicy({ config, store, log });
     const auth = createAuthService({ config, store, log, throttle: policy.throttle });
@@ -78,6 +90,8 @@ export async function startServer(o: { config: Config; dataDir: string; log: Aud
     gate = new Gate({ config, dataDir, log, policy: { access: policy.access, bans: policy.bans, limiter: policy.limiter }, handlers });
     await gate.start();
     const g = gate;
+    admin = await startAdmin({ config, dataDir, log, store, metrics: obs.metrics, policy, mailPorts: () => g.ports(), servedProtocols: Object.keys(handlers) });
+    const a = admin;
     queue.start();
 
     const refresh = setInterval(() => {
@@ -86,10 +100,10 @@ export async function startServer(o: { config: Config; dataDir: string; log: Aud
     refresh.unref();
 
     const unserved = Object.entries(config.listeners)
-      .filter(([, l]) => l.enabled && (l.protocol === "http" || !handlers[l.protocol]))
+      .filter(([, l]) => l.enabled && l.protocol !== "http" && !handlers[l.protocol])
       .map(([name]) => name);
     if (unserved.length > 0) log.warn({ listeners: unserved }, `not implemented yet, not opened: ${unserved.join(", ")}`);
-    audit(log, "server.start", { hostname: config.server.hostname, dataDir, ports: g.ports(), protocols: Object.keys(handlers) });
+    audit(log, "server.start", { hostname: config.server.hostname, dataDir, ports: { ...g.ports(), ...a.ports() }, protocols: Object.keys(handlers) });
 
     let stopping: Promise<void> | null = null;
     return {
@@ -97,15 +111,18 @@ export async function startServer(o: { config: Config; dataDir: string; log: Aud
       gate: g,
       policy,
       queue,
-      ports: () => g.ports(),
+      admin: a,
+      metrics: obs.metrics,
+      ports: () => ({ ...g.ports(), ...a.ports() }),
       stop(deadlineMs: number): Promise<void> {
         stopping ??= (async () => {
           clearInterval(refresh);
           try {
-            await Promise.all([g.stop(deadlineMs), queue.stop(deadlineMs)]);
+            await Promise.all([g.stop(deadlineMs), queue.stop(deadlineMs), a.stop()]);
           } finally {
             await store.close();
             audit(log, "server.stop", {});
+            await obs.close();
           }
         })();
         return stopping;
@@ -113,7 +130,9 @@ export async function startServer(o: { config: Config; dataDir: string; log: Aud
     };
   } catch (e) {
     if (gate) await gate.stop(0).catch(() => undefined);
+    if (admin) await admin.stop().catch(() => undefined);
     await store.close().catch(() => undefined);
+    await obs.close(0).catch(() => undefined);
     throw e;
   }
 }

@@ -209,6 +209,37 @@ export const configSchema = z
     log: z
       .object({
         level: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"),
+        /** Ship audit events to a remote syslog collector (RFC 5424 over TCP or TLS); absent: off. */
+        remote: z
+          .object({
+            /** "tls://collector:6514" (RFC 5425) or "tcp://collector:514" (RFC 6587, no encryption). */
+            url: z.string().regex(/^(tcp|tls):\/\/(\[[0-9a-fA-F:.]+\]|[^:/\s[\]]+)(:\d{1,5})?\/?$/, {
+              message: 'expected "tls://host:port" or "tcp://host:port"',
+            }),
+            /** CA certificate (PEM) that signed the collector's certificate; default: the system CAs. Relative to the data directory. */
+            ca: z.string().optional(),
+            /** Audit events kept in memory while the collector is unreachable; the oldest are dropped beyond this. */
+            queue_size: z.number().int().positive().max(1_000_000).default(10_000),
+            /** Interval of the `log.heartbeat` event, so the collector can alert on silence. */
+            heartbeat: duration.default(60_000),
+          })
+          .strict()
+          .optional(),
+      })
+      .strict()
+      .prefault({}),
+    admin: z
+      .object({
+        /** INSECURE: allow an http listener on non-loopback addresses (exposes health and metrics). */
+        allow_public: z.boolean().default(false),
+        /** Deadline for receiving a whole HTTP request (headers and body). */
+        request_timeout: duration.default(10_000),
+        /** MTA-STS policy mode served at /.well-known/mta-sts.txt (RFC 8461 §5). */
+        mta_sts_mode: z.enum(["testing", "enforce", "none"]).default("testing"),
+        /** MX host names (patterns such as "*.example.org") in the MTA-STS policy; default: server.hostname. */
+        mta_sts_mx: z.array(z.string().min(1)).default([]),
+        /** MTA-STS max_age; RFC 8461 §3.2 caps it at 31557600 seconds. */
+        mta_sts_max_age: duration.default(604_800_000).refine((ms) => ms <= 31_557_600_000, { message: "at most 31557600 seconds (RFC 8461 §3.2)" }),
       })
       .strict()
       .prefault({}),
@@ -224,6 +255,8 @@ export function insecureSettings(config: Config): string[] {
     if (l.enabled && l.allow_insecure_auth) out.push(`listener ${name}: password authentication allowed without TLS (loopback only)`);
     if (l.enabled && l.tls === "none" && l.protocol !== "http") out.push(`listener ${name}: TLS disabled`);
   }
+  if (config.admin.allow_public) out.push("admin.allow_public: the admin listener may be bound to non-loopback addresses");
+  if (config.log.remote?.url.startsWith("tcp:")) out.push("log.remote.url: audit events are shipped without TLS");
   if (config.auth.never_ban.length > 0) out.push(`auth.never_ban: ${config.auth.never_ban.join(", ")} are never banned`);
   return out;
 }

@@ -51,6 +51,7 @@ export const AUDIT_EVENTS = [
   "queue.dsn",
   "store.check",
   "session.error",
+  "log.heartbeat", // periodic, so a remote collector can alert on silence (src/log/syslog.ts)
 ] as const;
 export type AuditEvent = (typeof AUDIT_EVENTS)[number];
 

@@ -33,6 +33,8 @@ export interface TestPorts {
   imaps: number;
   pop3: number;
   pop3s: number;
+  /** The admin http listener (health, metrics, autoconfiguration). */
+  admin: number;
 }
 
 export interface TestServer {
@@ -123,6 +125,7 @@ export async function startTestServer(o: TestServerOptions = {}): Promise<TestSe
         imaps: port("imaps"),
         pop3: port("pop3"),
         pop3s: port("pop3s"),
+        admin: port("admin"),
       },
       caCert: tls.cert,
       certFile: init.certFile,
