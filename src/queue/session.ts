@@ -12,6 +12,7 @@
 // - Smarthost: implicit TLS (smtps://) or required STARTTLS (smtp://), certificate verified, AUTH
 //   PLAIN only after TLS.
 
+import { lookup } from "node:dns/promises";
 import { SmtpClient, SmtpClientError, type Timeouts } from "./client.js";
 import { addressesOf, type Destination, type Hop } from "./mx.js";
 import type { DnsResolver } from "./dns.js";
@@ -24,6 +25,18 @@ export interface SessionOptions {
   ca?: string[];
   /** Called before each connection attempt (audit "queue.attempt"). */
   onAttempt?: (hop: Hop, address: string) => void;
+}
+
+/** Host names the operator configured (routes, smarthost) resolve like any other program's:
+ * getaddrinfo, so /etc/hosts counts. MX host names go through the DNS resolver. */
+async function systemAddresses(host: string): Promise<string[]> {
+  try {
+    return (await lookup(host.replace(/^\[|\]$/g, ""), { all: true, verbatim: true })).map((a) => a.address);
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    if (code === "ENOTFOUND" || code === "ENODATA") return [];
+    throw e;
+  }
 }
 
 export interface OpenSession {
@@ -42,7 +55,7 @@ export async function openSession(
   for (const hop of dest.hops) {
     let addresses: string[];
     try {
-      addresses = await addressesOf(hop.name, o.resolver);
+      addresses = dest.kind === "mx" ? await addressesOf(hop.name, o.resolver) : await systemAddresses(hop.name);
     } catch (e) {
       last = new SmtpClientError(`address lookup for ${hop.name} failed: ${(e as Error).message}`, true);
       continue;
