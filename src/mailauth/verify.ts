@@ -315,6 +315,14 @@ async function run(message: Readable | Buffer, env: Envelope, o: VerifyOptions):
     disableBimi: true,
   });
 
+  // RFC 6376 §6.1.3: a body hash mismatch is PERMFAIL, which RFC 8601 §2.7.1 reports as "fail"
+  // (mailauth says "neutral").
+  for (const r of auth.dkim.results ?? []) {
+    if (r.status.result === "neutral" && r.status.comment === "body hash did not verify") {
+      r.status.result = "fail";
+      r.info = r.info.replace(/^dkim=neutral\b/, "dkim=fail");
+    }
+  }
   const fromFields = auth.dkim.headers?.parsed.filter((h) => h.key === "from").length ?? 0;
   const domains = [...new Set(auth.dkim.headerFrom.map(domainOf).filter((d) => d !== ""))];
   const spfResult = auth.spf ? auth.spf.status.result : "none";
