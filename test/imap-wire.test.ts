@@ -312,7 +312,8 @@ test("a new keyword is announced in FLAGS first; bad sequence numbers are BAD; E
     await a.cmd("STORE 2 +FLAGS ($Later)");
     const n = await b.cmd("NOOP");
     assert.match(n, /^\* FLAGS \([^)]*\$Later\)\r\n[^\r]*PERMANENTFLAGS[^\r]*\r\n\* 2 FETCH \(FLAGS \(\$Later\)\)/m);
-    await a.cmd("ENABLE CONDSTORE");
+    assert.match(await a.cmd("ENABLE CONDSTORE"), /^t\d+ BAD /m); // RFC 5161 §3.1: not once a mailbox is selected
+    await a.cmd("FETCH 1 (MODSEQ)"); // a CONDSTORE-enabling command (RFC 7162 §3.1)
     await a.cmd("STORE 1 +FLAGS.SILENT (\\Deleted)");
     assert.match(await a.cmd("EXPUNGE"), /^\* 1 EXPUNGE\r\nt\d+ OK \[HIGHESTMODSEQ \d+\]/m);
   } finally {

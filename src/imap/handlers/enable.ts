@@ -1,10 +1,10 @@
 // ENABLE (RFC 5161): CONDSTORE and QRESYNC (RFC 7162 §3.2.3: QRESYNC implies CONDSTORE),
 // IMAP4rev2 (RFC 9051 §6.3.1) and UTF8=ACCEPT (RFC 6855 §3). Unknown names are ignored.
-import { AUTHED, handler } from "./types.js";
+import { handler } from "./types.js";
 
 export default handler({
   name: "ENABLE",
-  states: AUTHED,
+  states: ["auth"], // RFC 5161 §3.1: only before a mailbox is selected
   async run(s, cmd) {
     const enabled: string[] = [];
     for (const c of cmd.args.capabilities) {

@@ -313,7 +313,8 @@ export class ImapSession {
     const h = HANDLERS[cmd.name];
     const label = cmd.uid ? `UID ${cmd.name}` : cmd.name;
     if (!h.states.includes(this.state)) {
-      const why = this.state === "notauth" ? "Not authenticated" : this.state === "auth" ? "No mailbox selected" : "Not allowed now";
+      const why =
+        this.state === "notauth" ? "Log in first" : h.states.includes("notauth") ? "Already authenticated" : this.state === "auth" ? "Select a mailbox first" : "Not allowed in the Selected state";
       await this.write(`${cmd.tag} BAD ${label} not allowed in this state: ${why}\r\n`);
       await this.countBad();
       return;
