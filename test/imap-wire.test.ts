@@ -346,3 +346,36 @@ test("LIST-EXTENDED: SUBSCRIBED with RECURSIVEMATCH (CHILDINFO), SPECIAL-USE sel
     c.close();
   }
 });
+
+test("random command soup never crashes a session: every line gets a tagged or untagged answer", async () => {
+  await server.addUser("wire-fuzz@example.test", PASSWORD);
+  const c = await RawImap.connect(server, { implicitTls: true });
+  const words = ["FETCH", "UID", "STORE", "SEARCH", "SELECT", "LIST", "APPEND", "COPY", "MOVE", "STATUS", "IDLE", "NOOP", "EXPUNGE", "ENABLE",
+    "1", "*", "1:*", "$", "0", "4294967296", "(", ")", "[", "]", "<0.5>", "BODY[", "BODY.PEEK[1.2.MIME]", "FLAGS", "+FLAGS", "\\Seen", "\\Recent",
+    '"', '"x\\"y"', "NIL", "{3}", "~{2}", "%", "INBOX", "HEADER.FIELDS", "(UNCHANGEDSINCE 1)", "CHARSET", "UTF-8", "OR", "NOT", "ALL", "RETURN", "(MIN)", "\u00e9", "\u0000"];
+  let seed = 42;
+  const rnd = (n: number) => {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+    return seed % n;
+  };
+  try {
+    await c.login("wire-fuzz@example.test");
+    await append(c, "INBOX", sampleMessage("fuzz"));
+    await c.cmd("SELECT INBOX");
+    for (let i = 0; i < 300; i++) {
+      const parts: string[] = [];
+      const n = 1 + rnd(7);
+      for (let j = 0; j < n; j++) parts.push(words[rnd(words.length)]!);
+      const line = parts.join(rnd(4) === 0 ? "" : " ").replace(/\{\d+\}$/, "x").replace(/[\r\n]/g, "");
+      if (/\bIDLE\b/i.test(line)) continue; // IDLE waits for DONE
+      const r = await c.cmd(line);
+      assert.match(r, /^t\d+ (OK|NO|BAD) /m, `no tagged answer to ${JSON.stringify(line)}`);
+      // A valid command between the bad ones: 20 bad commands in a row end the session (by design).
+      assert.match(await c.cmd("NOOP"), /OK NOOP completed/, `session lost after ${JSON.stringify(line)}`);
+    }
+    assert.match(await c.cmd("NOOP"), /OK NOOP completed/);
+    assert.equal(server.events().filter((e) => e.event === "session.error").length, 0);
+  } finally {
+    c.close();
+  }
+});
