@@ -206,6 +206,15 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    mailauth: z
+      .object({
+        /** Check SPF, DKIM, ARC and DMARC on mail arriving on MX listeners (threat model §3). */
+        enabled: z.boolean().default(true),
+        /** Refuse (550 5.7.1) mail failing DMARC of a domain with p=reject; false files it to Junk. */
+        dmarc_reject: z.boolean().default(true),
+      })
+      .strict()
+      .prefault({}),
     log: z
       .object({
         level: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"),
@@ -257,6 +266,8 @@ export function insecureSettings(config: Config): string[] {
   }
   if (config.admin.allow_public) out.push("admin.allow_public: the admin listener may be bound to non-loopback addresses");
   if (config.log.remote?.url.startsWith("tcp:")) out.push("log.remote.url: audit events are shipped without TLS");
+  if (!config.mailauth.enabled) out.push("mailauth.enabled = false: inbound mail is not checked for SPF/DKIM/DMARC (spoofed mail reaches INBOX)");
+  if (config.mailauth.enabled && !config.mailauth.dmarc_reject) out.push("mailauth.dmarc_reject = false: mail failing DMARC p=reject is filed to Junk instead of refused");
   if (config.auth.never_ban.length > 0) out.push(`auth.never_ban: ${config.auth.never_ban.join(", ")} are never banned`);
   return out;
 }

@@ -2,25 +2,40 @@
 // whole message, then durable delivery, then — and only then — 250 (RFC 5321 §4.1.1.4, §6.1).
 //
 // Order of checks: bare CR/LF (SMTP smuggling, RFC 5321 §2.3.8), size (RFC 1870), header
-// section size, hop count (RFC 5321 §6.3), From: binding on submission. Delivery: local
-// recipients' INBOXes in one atomic store.deliver() (accounts de-duplicated), then one queue
-// entry per destination domain for remote recipients.
+// section size, hop count (RFC 5321 §6.3), From: binding on submission, then on MX (not
+// authenticated) SPF/DKIM/DMARC (src/mailauth/verify.ts): a DMARC p=reject failure is refused
+// with 550 5.7.1, a quarantine failure (and mail faking our own domains) is filed to Junk.
+// Delivery: local recipients' INBOXes (or Junk) in one atomic store.deliver() (accounts
+// de-duplicated), then one queue entry per destination domain for remote recipients.
+//
+// Authentication-Results (RFC 8601 §5): on MX the message is rewritten once into a new spool file
+// — Return-Path: and Received: as spooled, our Authentication-Results:, the header section as
+// received minus any Authentication-Results: claiming our host name, then the body streamed from
+// the spool (never read whole into memory). Verification itself streams the spool file into
+// mailauth, so DKIM body hashes cover the whole message whatever its size. On submission only
+// forged Authentication-Results: fields are removed (the file is rewritten only when there are
+// some).
 //
 // Invariants:
 // - 250 is sent only after every store call resolved (the store fsyncs before resolving); any
 //   failure gets a 4xx/5xx and the client keeps responsibility for the message.
 // - Temp files made here are removed whatever happens (the store may already have renamed them).
+// - The file handed to the store is complete (closed) before store.deliver(), which fsyncs it.
 
-import { rm } from "node:fs/promises";
+import { open, rm, stat } from "node:fs/promises";
+import { createReadStream, createWriteStream } from "node:fs";
+import { pipeline } from "node:stream/promises";
 import type { Helo, Transaction } from "./state.js";
 import type { Session } from "./session.js";
-import { Spool } from "./spool.js";
+import { Spool, tempPath } from "./spool.js";
 import { receivedHeader, returnPathHeader } from "./trace.js";
 import { SmtpError, reply } from "./reply.js";
 import { countFields, normalizeHeaderAddress, parseAddressList, parseHeaderFields } from "./headers.js";
 import { ownsAddress } from "./resolve.js";
 import { StoreError } from "../store/types.js";
 import { audit } from "../log/audit.js";
+import type { Store, Id } from "../store/types.js";
+import { stripOwnAuthResults, verifyInbound, VerifyTimeout, type InboundVerdict } from "../mailauth/verify.js";
 
 /** Creates the spool for a transaction, with Return-Path: and our Received: already written. */
 export async function openSpool(s: Session, helo: Helo, tx: Transaction): Promise<Spool> {
@@ -61,6 +76,8 @@ export async function acceptMessage(s: Session, tx: Transaction, spool: Spool): 
     throw new SmtpError(reply(554, "5.4.6", `Too many Received: headers (${hops}): mail loop`), { bad: false });
   }
   if (s.role === "submission" && s.account) await checkFromHeader(s, fields, tx);
+  // Threat model §3: mail from outside (MX, no AUTH) is authenticated; our own users are not.
+  const verdict = s.role === "mx" && !s.account && s.config.mailauth.enabled ? await checkAuthentication(s, tx, spool) : null;
 
   const localAccounts = new Set<number>();
   const remote = new Map<string, string[]>();
@@ -75,7 +92,17 @@ export async function acceptMessage(s: Session, tx: Transaction, spool: Spool): 
 
   const store = s.services.store;
   const temps: string[] = [];
+  const junk = verdict?.disposition.action === "junk";
   try {
+    // RFC 8601 §5: our Authentication-Results: on top, forged ones claiming our name removed.
+    let localBody = { path: spool.path, size: fileSize };
+    if (localAccounts.size > 0) {
+      const rewritten = await rewriteHeader(s, spool, header, verdict?.header ?? "");
+      if (rewritten) {
+        temps.push(rewritten.path);
+        localBody = rewritten;
+      }
+    }
     // Queue copies first: the store may take over the spool file itself for local delivery.
     const queueBodies: Array<{ domain: string; recipients: string[]; body: { path: string; size: number } }> = [];
     const dir = await s.shared.spoolDir();
@@ -87,11 +114,15 @@ export async function acceptMessage(s: Session, tx: Transaction, spool: Spool): 
     if (localAccounts.size > 0) {
       const mailboxIds: number[] = [];
       for (const accountId of localAccounts) {
+        if (junk) {
+          mailboxIds.push(await junkMailbox(store, accountId));
+          continue;
+        }
         const inbox = await store.getMailbox(accountId, "INBOX");
         if (!inbox) throw new Error(`account ${accountId} has no INBOX`);
         mailboxIds.push(inbox.id);
       }
-      await store.deliver(mailboxIds, { body: { path: spool.path, size: fileSize }, internalDate: new Date() });
+      await store.deliver(mailboxIds, { body: localBody, internalDate: new Date() });
     }
     for (const q of queueBodies) {
       const queued = await store.enqueue({
@@ -123,6 +154,8 @@ export async function acceptMessage(s: Session, tx: Transaction, spool: Spool): 
     remoteDomains: remote.size,
     tls: s.conn.tls ? `${s.conn.tls.version} ${s.conn.tls.cipher}` : null,
     account: s.account?.address ?? null,
+    ...(verdict ? { auth: authSummary(verdict), folder: junk ? "Junk" : "INBOX" } : {}),
+    ...(verdict && verdict.disposition.action === "junk" ? { junkReason: verdict.disposition.reason } : {}),
   });
   await s.send(reply(250, "2.0.0", `Ok: queued as ${tx.id}`));
 }
@@ -143,5 +176,96 @@ async function checkFromHeader(s: Session, fields: ReturnType<typeof parseHeader
   for (const a of addresses!) {
     const addr = normalizeHeaderAddress(a);
     if (!(await ownsAddress(s.services.store, account, addr))) refuse(`<${addr}> is not owned by ${account.address}`, value);
+  }
+}
+
+/** The results in a short form for the audit log and the refusal text. */
+function authSummary(v: InboundVerdict): Record<string, string> {
+  return { spf: v.spf, dkim: v.dkim.join(",") || "none", dmarc: v.dmarc, arc: v.arc };
+}
+
+/** The EHLO/HELO name of the transaction's session. */
+function heloName(s: Session): string {
+  const st = s.state;
+  return st.kind === "ready" || st.kind === "mail" || st.kind === "rcpt" || st.kind === "bdat" ? st.helo.name : "";
+}
+
+/** SPF/DKIM/DMARC of an inbound message (the spool file, past our trace fields, streamed into
+ * mailauth). Refuses (550 5.7.1) on a DMARC p=reject failure; 451 when DNS is too slow or the
+ * check breaks — the sender retries, nothing unchecked is delivered. */
+async function checkAuthentication(s: Session, tx: Transaction, spool: Spool): Promise<InboundVerdict> {
+  const input = createReadStream(spool.path, { start: spool.prefixLength });
+  let verdict: InboundVerdict;
+  try {
+    verdict = await verifyInbound(
+      input,
+      { ip: s.conn.remoteAddress, helo: heloName(s), sender: tx.sender },
+      { authservId: s.hostname, localDomains: await s.localDomains(), lookup: s.shared.dnsLookup, dmarcReject: s.config.mailauth.dmarc_reject },
+    );
+  } catch (e) {
+    if (e instanceof VerifyTimeout) {
+      s.audit("smtp.sender.refused", { id: tx.id, sender: tx.sender, where: "mailauth", reason: "timeout" }, "warn");
+      throw new SmtpError(reply(451, "4.4.3", "Sender authentication (SPF/DKIM/DMARC) timed out, try again later"), { bad: false });
+    }
+    s.conn.log.error({ event: "session.error", err: e instanceof Error ? e.message : String(e), id: tx.id, where: "mailauth" });
+    throw new SmtpError(reply(451, "4.7.0", "Sender authentication (SPF/DKIM/DMARC) failed temporarily, try again later"), { bad: false });
+  } finally {
+    input.destroy();
+  }
+  if (verdict.disposition.action === "reject") {
+    const sum = authSummary(verdict);
+    s.audit("smtp.sender.refused", { id: tx.id, sender: tx.sender, where: "dmarc", reason: verdict.disposition.reason, ...sum }, "warn");
+    // RFC 7489 §6.6.2 / §7.3: refused in the SMTP transaction, the reply names the DMARC result.
+    throw new SmtpError(
+      reply(550, "5.7.1", `Message refused by DMARC policy: ${verdict.disposition.reason}; spf=${sum.spf} dkim=${sum.dkim}`),
+      { bad: false },
+    );
+  }
+  return verdict;
+}
+
+/**
+ * Writes the message for local delivery to a new spool file: Return-Path: and Received: as
+ * spooled, then `authResults`, then the header section without Authentication-Results: fields
+ * claiming our host name (RFC 8601 §5), then the body, streamed. Returns null when nothing would
+ * change (no header to add and none to remove).
+ */
+async function rewriteHeader(s: Session, spool: Spool, header: Buffer, authResults: string): Promise<{ path: string; size: number } | null> {
+  const stripped = stripOwnAuthResults(header, s.hostname);
+  if (stripped.removed > 0) s.audit("smtp.protocol.abuse", { reason: "forged-authentication-results", count: stripped.removed }, "warn");
+  if (authResults === "" && stripped.removed === 0) return null;
+  const prefix = Buffer.alloc(spool.prefixLength);
+  const src = await open(spool.path, "r");
+  try {
+    const { bytesRead } = await src.read(prefix, 0, prefix.length, 0);
+    if (bytesRead !== prefix.length) throw new Error("spool file shorter than its trace fields");
+  } finally {
+    await src.close();
+  }
+  const path = await tempPath(await s.shared.spoolDir());
+  const head = Buffer.concat([prefix, Buffer.from(authResults, "utf8"), stripped.header]);
+  await pipeline(
+    (async function* () {
+      yield head;
+      yield* createReadStream(spool.path, { start: spool.prefixLength + header.length });
+    })(),
+    createWriteStream(path, { flags: "wx", mode: 0o600 }),
+  );
+  return { path, size: (await stat(path)).size };
+}
+
+/** The account's Junk mailbox (RFC 6154 \Junk, else one named "Junk", else a new "Junk"). */
+async function junkMailbox(store: Store, accountId: Id): Promise<Id> {
+  const isJunk = (b: { specialUse: string | null; name: string }) => b.specialUse === "\\Junk" || b.name.toLowerCase() === "junk";
+  const boxes = await store.listMailboxes(accountId);
+  const found = boxes.find((b) => b.specialUse === "\\Junk") ?? boxes.find(isJunk);
+  if (found) return found.id;
+  try {
+    return (await store.createMailbox(accountId, "Junk", "\\Junk")).id;
+  } catch (e) {
+    // A concurrent delivery may have created it first.
+    const again = (await store.listMailboxes(accountId)).find(isJunk);
+    if (again) return again.id;
+    throw e;
   }
 }

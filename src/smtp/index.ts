@@ -21,12 +21,15 @@ import { Session, type SmtpShared } from "./session.js";
 import { SendLimiter } from "./sendlimit.js";
 import { spoolDir } from "./spool.js";
 import { formatReply, reply } from "./reply.js";
+import { dnsLookupFromConfig, type DnsLookup } from "../mailauth/resolver.js";
 
 export interface SmtpHandlerOptions {
   /** Pause before the greeting on MX listeners to catch clients that talk first (default 200 ms). */
   greetDelayMs?: number;
   /** Clock for the send limits (tests). */
   now?: () => number;
+  /** DNS for inbound SPF/DKIM/DMARC checks; default: from the configuration (tests inject a zone). */
+  dnsLookup?: DnsLookup;
 }
 
 export function createSmtpHandler(services: Services, opts: SmtpHandlerOptions = {}): ProtocolHandler {
@@ -45,6 +48,7 @@ export function createSmtpHandler(services: Services, opts: SmtpHandlerOptions =
       return dir;
     },
     greetDelayMs: opts.greetDelayMs ?? 200,
+    dnsLookup: opts.dnsLookup ?? dnsLookupFromConfig(services.config),
   };
   const host = services.config.server.hostname;
   return {

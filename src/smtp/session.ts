@@ -23,6 +23,7 @@ import { parseCommandLine } from "./parse.js";
 import { sequenceText, withoutTransaction, type SmtpState } from "./state.js";
 import { COMMANDS } from "./commands/index.js";
 import type { SendLimiter } from "./sendlimit.js";
+import type { DnsLookup } from "../mailauth/resolver.js";
 
 /** What all sessions of one handler share. */
 export interface SmtpShared {
@@ -31,6 +32,8 @@ export interface SmtpShared {
   spoolDir: () => Promise<string>;
   /** Pause before the greeting on MX listeners, to catch clients that talk first. */
   greetDelayMs: number;
+  /** DNS for inbound mail authentication (SPF/DKIM/DMARC, src/mailauth). */
+  dnsLookup: DnsLookup;
 }
 
 const HTTP_REQUEST = /^(GET|POST|HEAD|PUT|DELETE|OPTIONS|CONNECT|TRACE|PATCH) \S+ HTTP\/\d(\.\d)?$/i;
