@@ -96,3 +96,21 @@ test("repeated failed logins: the IP is banned, told BYE and disconnected", asyn
     c.close();
   }
 });
+
+test("server shutdown: a session in IDLE is told BYE and closed", async () => {
+  const own = await startTestServer();
+  try {
+    await own.addUser("limits-shutdown@example.test", PASSWORD);
+    const c = await RawImap.connect(own, { implicitTls: true });
+    await c.login("limits-shutdown@example.test");
+    await c.cmd("SELECT INBOX");
+    c.send("i1 IDLE\r\n");
+    await c.until((b) => /^\+ idling/m.test(b));
+    const stopping = own.stop();
+    const out = await c.until(() => c.closed, 5000);
+    assert.match(out, /^\* BYE /m);
+    await stopping;
+  } finally {
+    await own.stop();
+  }
+});
