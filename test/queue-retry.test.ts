@@ -9,7 +9,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { createServer, type Server, type Socket } from "node:net";
 import { startTestServer, type TestServer } from "./helpers/server.js";
-import { startSink, freePort, submit, until, inboxOf, type Sink } from "./fixtures/queue-peers.js";
+import { startSink, freePort, submit, until, inboxOf, allMessagesOf, type Sink } from "./fixtures/queue-peers.js";
 
 const ALICE = "alice@example.test";
 const ALICE_PW = "alice-pass-9b3d7e2c";
@@ -140,7 +140,9 @@ test("4xx until the lifetime ends: one delay DSN, then a failure DSN, both in th
 
 test("a destination offering STARTTLS gets the message over TLS", async () => {
   await submit(srv, ALICE, ALICE_PW, { to: "tina@tls.test", subject: "Over TLS", text: "encrypted hop\n" });
-  const msg = await until("the message in tina's INBOX", async () => (await inboxOf(peer, "tina@tls.test"))[0]);
+  // The receiving Portcullis may file it as Junk (example.test is its own domain, with no DMARC
+  // record in DNS there): what matters here is that it arrived, over TLS.
+  const msg = await until("the message in tina's mailbox", async () => (await allMessagesOf(peer, "tina@tls.test"))[0]);
   assert.match(msg, /^Subject: Over TLS\r$/m);
   assert.match(msg, /^DKIM-Signature: /m);
   const delivered = await until("queue.delivered", () => events("queue.delivered").find((e) => e.domain === "tls.test"));

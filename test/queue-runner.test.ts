@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import { startTestServer, type TestServer } from "./helpers/server.js";
-import { startSink, until, inboxOf, type Sink } from "./fixtures/queue-peers.js";
+import { startSink, until, allMessagesOf, type Sink } from "./fixtures/queue-peers.js";
 import { openStore } from "../src/store/index.js";
 import type { Store } from "../src/store/types.js";
 import { configSchema } from "../src/config/schema.js";
@@ -75,7 +75,7 @@ test("smarthost: AUTH PLAIN after STARTTLS (smtp://) and over implicit TLS (smtp
       await until("delivery through the relay", async () => (await store.getQueued(q.id)) === null || null);
       const d = events("queue.delivered").find((e) => e.id === q.id)!;
       assert.match(String(d.tls), /^TLSv1\.[23]$/);
-      const got = await until("the message at the relay's user", async () => (await inboxOf(peer, "dora@localhost")).find((m) => m.includes(`Subject: via ${scheme}`)));
+      const got = await until("the message at the relay's user", async () => (await allMessagesOf(peer, "dora@localhost")).find((m) => m.includes(`Subject: via ${scheme}`)));
       assert.match(got, /with ESMTPSA/, "the relay saw an authenticated submission (RFC 3848)");
     } finally {
       await r.stop(1000);
@@ -125,7 +125,7 @@ test("MTA-STS enforce: verified TLS to a matching MX delivers; a non-matching MX
     assert.ok(fetched.includes("https://mta-sts.sts.test/.well-known/mta-sts.txt"));
     const d = events("queue.delivered").find((e) => e.id === ok.id)!;
     assert.match(String(d.tls), /^TLSv1\.[23]$/);
-    assert.ok((await inboxOf(peer, "stan@sts.test")).some((m) => m.includes("Subject: sts ok")));
+    assert.ok((await allMessagesOf(peer, "stan@sts.test")).some((m) => m.includes("Subject: sts ok")));
 
     const nomatch = await store.enqueue({ sender: "sam@sender.test", recipients: ["x@elsewhere.sts.test"], domain: "elsewhere.sts.test", body: message("sam@sender.test", "x@elsewhere.sts.test", "sts nomatch") });
     const def = await until("deferral", () => events("queue.deferred").find((e) => e.id === nomatch.id));
@@ -141,7 +141,7 @@ test("MTA-STS enforce: verified TLS to a matching MX delivers; a non-matching MX
     const bad = await store.enqueue({ sender: "sam@sender.test", recipients: ["stan@sts.test"], domain: "sts.test", body: message("sam@sender.test", "stan@sts.test", "sts untrusted") });
     const def = await until("deferral", () => events("queue.deferred").find((e) => e.id === bad.id));
     assert.match(String(def.reason), /TLS handshake failed/);
-    assert.ok(!(await inboxOf(peer, "stan@sts.test")).some((m) => m.includes("Subject: sts untrusted")), "never delivered without valid TLS");
+    assert.ok(!(await allMessagesOf(peer, "stan@sts.test")).some((m) => m.includes("Subject: sts untrusted")), "never delivered without valid TLS");
     await store.deleteQueued(bad.id);
   } finally {
     await untrusting.stop(1000);

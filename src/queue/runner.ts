@@ -70,7 +70,7 @@ export class QueueRunner {
   private readonly jobs = new Set<Promise<void>>();
   private readonly clients = new Set<SmtpClient>();
   private timer: NodeJS.Timeout | null = null;
-  private ticking = false;
+  private ticking: Promise<void> | null = null;
   private again = false;
   private stopping = false;
 
@@ -95,11 +95,10 @@ export class QueueRunner {
       this.again = true;
       return;
     }
-    this.ticking = true;
-    this.tick()
+    this.ticking = this.tick()
       .catch((e: unknown) => this.o.log.error({ err: e }, "queue runner: cannot read the queue"))
       .finally(() => {
-        this.ticking = false;
+        this.ticking = null;
         if (this.again) {
           this.again = false;
           setImmediate(() => this.wake());
@@ -112,6 +111,7 @@ export class QueueRunner {
     this.stopping = true;
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
+    await this.ticking; // a pass reading the queue finishes before the store may close
     const all = Promise.allSettled([...this.jobs]);
     let t: NodeJS.Timeout | undefined;
     const deadline = new Promise<void>((r) => (t = setTimeout(r, deadlineMs)));
