@@ -222,7 +222,7 @@ export const configSchema = z
         remote: z
           .object({
             /** "tls://collector:6514" (RFC 5425) or "tcp://collector:514" (RFC 6587, no encryption). */
-            url: z.string().regex(/^(tcp|tls):\/\/(\[[0-9a-fA-F:.]+\]|[^:/\s[\]]+)(:\d{1,5})?\/?$/, {
+            url: z.string().regex(/^(tcp|tls):\/\/(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?\/?$/, {
               message: 'expected "tls://host:port" or "tcp://host:port"',
             }),
             /** CA certificate (PEM) that signed the collector's certificate; default: the system CAs. Relative to the data directory. */

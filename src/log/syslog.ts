@@ -39,7 +39,7 @@ export interface RemoteTarget {
 /** Parses "tls://host:port" / "tcp://host:port" ("[v6]:port" for IPv6). Default port: 6514 for TLS
  * (RFC 5425 §4.1), 514 for TCP. */
 export function parseRemoteUrl(url: string): RemoteTarget {
-  const m = /^(tcp|tls):\/\/(?:\[([0-9a-fA-F:.]+)\]|([^:/\s[\]]+))(?::(\d{1,5}))?\/?$/.exec(url);
+  const m = /^(tcp|tls):\/\/(?:\[([0-9a-fA-F:.]+)\]|([A-Za-z0-9.-]+))(?::(\d{1,5}))?\/?$/.exec(url);
   if (!m) throw new Error(`log.remote.url: expected "tls://host:port" or "tcp://host:port", got ${JSON.stringify(url)}`);
   const transport = m[1] as "tcp" | "tls";
   const port = m[4] ? Number(m[4]) : transport === "tls" ? 6514 : 514;
