@@ -76,6 +76,24 @@ test("max_sessions_per_account: the third concurrent login is refused with [LIMI
   }
 });
 
+test("APPEND before login is refused before its literal is read", async () => {
+  const c = await RawImap.connect(server, { implicitTls: true });
+  try {
+    c.take();
+    c.send("p1 APPEND INBOX {40000}\r\n");
+    const r = await c.tagged("p1");
+    assert.match(r, /^p1 BAD .*Log in first/m);
+    assert.doesNotMatch(r, /^\+ /m);
+    c.send("p2 APPEND INBOX {40000+}\r\n");
+    const out = await c.until(() => c.closed, 5000);
+    assert.match(out, /^p2 BAD /m);
+    assert.match(out, /^\* BYE /m);
+  } finally {
+    c.close();
+  }
+});
+
+
 test("repeated failed logins: the IP is banned, told BYE and disconnected", async () => {
   await server.addUser("limits-ban@example.test", PASSWORD);
   const c = await RawImap.connect(server, { implicitTls: true });

@@ -240,12 +240,23 @@ export class ImapSession {
     const first = await this.conn.readLine(IMAP_MAX_COMMAND_LINE);
     if (first === null) return null;
     let r: ParseResult = this.parser.feedLine(first.bytes);
+    const tag = () => /^([^\s+(){%*"\\\]]+) /.exec(first.bytes.toString("latin1"))?.[1] ?? "*";
     while (r.kind === "need-literal") {
+      if (r.message && this.state === "notauth") {
+        // Threat model §4: nobody uploads a message before logging in. A non-synchronising
+        // literal is on its way anyway and cannot be skipped: answer and close.
+        this.parser.reset();
+        await this.write(`${tag()} BAD APPEND not allowed in this state: Log in first\r\n`);
+        if (r.nonSync) {
+          await this.untagged("BYE Cannot skip an unrequested literal");
+          this.ending = true;
+        } else await this.countBad();
+        return "skip";
+      }
       if (r.message && !r.nonSync && (await this.overQuota(r.size))) {
         // RFC 9208 §4.3: refuse before the client uploads a message that cannot be stored.
-        const tag = /^([^\s+(){%*"\\\]]+) /.exec(first.bytes.toString("latin1"))?.[1] ?? "*";
         this.parser.reset();
-        await this.write(`${tag} NO [OVERQUOTA] Mailbox quota exceeded\r\n`);
+        await this.write(`${tag()} NO [OVERQUOTA] Mailbox quota exceeded\r\n`);
         return "skip";
       }
       if (!r.nonSync) await this.write("+ Ready for literal data\r\n"); // RFC 9051 §7.5
@@ -288,7 +299,7 @@ export class ImapSession {
     });
     try {
       await this.conn.readStream(size, async (chunk) => {
-        if (!out.write(chunk)) await new Promise<void>((r) => out.once("drain", r));
+        if (!out.write(chunk)) await Promise.race([new Promise<void>((r) => out.once("drain", r)), done]);
       });
     } finally {
       out.end();
