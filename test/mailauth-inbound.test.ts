@@ -8,6 +8,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
+import net from "node:net";
 import { generateKeyPairSync } from "node:crypto";
 import dns2 from "dns2";
 import { dkimSign } from "mailauth";
@@ -106,6 +107,30 @@ async function find(subject: string): Promise<{ folder: string; raw: string } | 
   return null;
 }
 
+/** python3-dkim (Debian's, for the system python) on a raw message: "valid" or "invalid". */
+function verify(raw: string): Promise<{ code: number; out: string }> {
+  return run(
+    "/usr/bin/python3",
+    ["-c", `
+import sys, dkim, os
+msg = sys.stdin.buffer.read()
+txt = os.environ["TXT"].encode()
+def dnsfunc(name, timeout=5):
+    return txt if name.rstrip(b".") == b"sel._domainkey.signer.test" else None
+print("valid" if dkim.verify(msg, dnsfunc=dnsfunc) else "invalid")
+`],
+    raw,
+    { TXT: DKIM_TXT },
+  );
+}
+
+async function sign(msg: Buffer): Promise<Buffer> {
+  const data = { signingDomain: "signer.test", selector: "sel", privateKey: PRIVATE, algorithm: "rsa-sha256", canonicalization: "relaxed/relaxed" };
+  const sig = await dkimSign(msg, { ...data, signatureData: [data] });
+  assert.deepEqual(sig.errors, []);
+  return Buffer.concat([Buffer.from(sig.signatures.replace(/\r?\n/g, "\r\n")), msg]);
+}
+
 /** The Authentication-Results fields of a stored message, unfolded. */
 function authResults(raw: string): string[] {
   const head = raw.slice(0, raw.indexOf("\r\n\r\n") + 2).replace(/\r\n[ \t]+/g, " ");
@@ -153,10 +178,7 @@ test("(d) a DKIM-signed message (smtplib): dkim=pass, and python3-dkim verifies 
     "From: Signer <boss@signer.test>\r\nTo: alice@example.test\r\nSubject: dkim signed\r\nDate: Sun, 22 Nov 2026 05:00:00 +0000\r\n" +
       "Message-ID: <dkim-e2e@signer.test>\r\n\r\nSigned body.\r\n.leading dot line\r\n",
   );
-  const data = { signingDomain: "signer.test", selector: "sel", privateKey: PRIVATE, algorithm: "rsa-sha256", canonicalization: "relaxed/relaxed" };
-  const sig = await dkimSign(msg, { ...data, signatureData: [data] });
-  assert.deepEqual(sig.errors, []);
-  const signed = Buffer.concat([Buffer.from(sig.signatures.replace(/\r?\n/g, "\r\n")), msg]);
+  const signed = await sign(msg);
   // The envelope sender's SPF fails (signer.test: -all): only the aligned DKIM signature passes DMARC.
   const py = await run(
     "python3",
@@ -179,20 +201,6 @@ print("sent")
   assert.match(ar, /; dmarc=pass \(p=REJECT; arc=none\) header\.from=signer\.test$/);
 
   // Independent check: Debian's python3-dkim (system python) on the stored message.
-  const verify = (raw: string) =>
-    run(
-      "/usr/bin/python3",
-      ["-c", `
-import sys, dkim, os
-msg = sys.stdin.buffer.read()
-txt = os.environ["TXT"].encode()
-def dnsfunc(name, timeout=5):
-    return txt if name.rstrip(b".") == b"sel._domainkey.signer.test" else None
-print("valid" if dkim.verify(msg, dnsfunc=dnsfunc) else "invalid")
-`],
-      raw,
-      { TXT: DKIM_TXT },
-    );
   const ok = await verify(m!.raw);
   assert.equal(ok.out.trim(), "valid", ok.out);
   const tampered = await verify(m!.raw.replace("Signed body.", "Changed body."));
@@ -254,4 +262,47 @@ print("sent")
   const m = await find("to myself");
   assert.equal(m?.folder, "INBOX");
   assert.deepEqual(authResults(m!.raw), []);
+});
+
+test("a 6 MB DKIM-signed message sent with BDAT (RFC 3030): verified over the whole body, stored intact with our header", async () => {
+  const body = Array.from({ length: 80_000 }, (_, i) => `line ${i} ${"abcdefghij".repeat(7)}`).join("\r\n") + "\r\n";
+  const msg = await sign(
+    Buffer.from(`From: boss@signer.test\r\nTo: alice@example.test\r\nSubject: big bdat\r\nDate: Sun, 22 Nov 2026 05:00:00 +0000\r\n\r\n${body}`),
+  );
+  assert.ok(msg.length > 6_000_000);
+  const replies: string[] = [];
+  await new Promise<void>((resolve, reject) => {
+    const c = net.connect(srv.ports.smtp, "127.0.0.1");
+    let buf = "";
+    const steps: Array<() => void> = [
+      () => c.write("EHLO bdat.signer.test\r\n"),
+      () => c.write("MAIL FROM:<bounce@signer.test>\r\n"),
+      () => c.write("RCPT TO:<alice@example.test>\r\n"),
+      () => {
+        c.write(`BDAT ${msg.length} LAST\r\n`);
+        c.write(msg);
+      },
+      () => c.write("QUIT\r\n"),
+    ];
+    c.on("data", (d: Buffer) => {
+      buf += d.toString("latin1");
+      let i: number;
+      while ((i = buf.indexOf("\r\n")) !== -1) {
+        const line = buf.slice(0, i);
+        buf = buf.slice(i + 2);
+        if (line[3] === "-") continue;
+        replies.push(line);
+        steps.shift()?.();
+      }
+    });
+    c.on("close", () => resolve());
+    c.on("error", reject);
+  });
+  assert.match(replies[4] ?? "", /^250 2\.0\.0 Ok: queued as /, replies.join(" | "));
+  const m = await find("big bdat");
+  assert.equal(m?.folder, "INBOX");
+  assert.match(authResults(m!.raw)[0]!, /; dkim=pass header\.i=@signer\.test .*; dmarc=pass /);
+  assert.ok(m!.raw.endsWith(msg.toString("latin1")), "the message as sent follows our trace and Authentication-Results fields");
+  const ok = await verify(m!.raw);
+  assert.equal(ok.out.trim(), "valid", ok.out);
 });

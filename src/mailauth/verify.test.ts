@@ -7,7 +7,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { generateKeyPairSync } from "node:crypto";
 import { Readable } from "node:stream";
-import { dkimSign } from "mailauth";
+import { dkimSign, sealMessage } from "mailauth";
 import { zoneLookup, type DnsLookup } from "./resolver.js";
 import {
   authservIdOf,
@@ -298,4 +298,25 @@ test("formatAuthResults and dmarcRow: one resinfo per line, comments escaped, lo
   for (const line of out.split("\r\n")) assert.ok(line.length <= 110, line);
   const row = dmarcRow({ domain: "we(ird).example", result: "fail", published: null, pct: 100, local: false, synthesized: false }, "none");
   assert.equal(row, 'dmarc=fail (arc=none) header.from="we(ird).example"');
+});
+
+test("ARC (RFC 8617): a valid chain is reported as arc=pass; a chain whose seal key does not verify is not", async () => {
+  const sealed = async (msg: Buffer) => {
+    const seal = await sealMessage(msg, {
+      signingDomain: "forwarder.example",
+      selector: "arc",
+      privateKey: PRIVATE,
+      authResults: "forwarder.example; spf=pass smtp.mailfrom=a@list.example",
+      cv: "none",
+    } as Parameters<typeof sealMessage>[1]);
+    return Buffer.concat([Buffer.from(seal.toString().replace(/\r?\n/g, "\r\n")), msg]);
+  };
+  const msg = await sealed(message("a@list.example"));
+  const zone = { ...ZONE, "arc._domainkey.forwarder.example": { TXT: [`v=DKIM1; k=rsa; p=${PUBLIC}`] } };
+  const v = await verifyInbound(msg, { ip: "192.0.2.1", helo: "h.test", sender: "" }, opts({ lookup: zoneLookup(zone) }));
+  assert.equal(v.arc, "pass");
+  assert.match(unfold(v.header), /; arc=pass \(i=1 spf=pass\);/);
+  const other = generateKeyPairSync("rsa", { modulusLength: 1024 }).publicKey.export({ type: "spki", format: "der" }).toString("base64");
+  const bad = await verifyInbound(msg, { ip: "192.0.2.1", helo: "h.test", sender: "" }, opts({ lookup: zoneLookup({ ...ZONE, "arc._domainkey.forwarder.example": { TXT: [`v=DKIM1; k=rsa; p=${other}`] } }) }));
+  assert.equal(bad.arc, "fail");
 });
