@@ -15,16 +15,31 @@ export function fullPattern(s: ImapSession, reference: string, pattern: string):
   return full;
 }
 
-/** A matcher for a LIST pattern. */
+/** A matcher for a LIST pattern: "*" matches anything, "%" anything but "/" (RFC 9051 §6.3.9).
+ * Dynamic programming over (pattern, name) positions: O(len(pattern) * len(name)) whatever the
+ * pattern, so a client cannot make matching explode (no backtracking regular expression). */
 export function patternMatcher(pattern: string): (name: string) => boolean {
-  let re = "^";
-  for (const ch of pattern) {
-    if (ch === "*") re += ".*";
-    else if (ch === "%") re += "[^/]*";
-    else re += ch.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-  }
-  const r = new RegExp(re + "$", "su");
-  return (n) => r.test(n);
+  const p = [...pattern];
+  return (name: string) => {
+    const n = [...name];
+    // row[j]: does p[0..i) match n[0..j)?
+    let row = new Array<boolean>(n.length + 1).fill(false);
+    row[0] = true;
+    for (let i = 0; i < p.length; i++) {
+      const ch = p[i]!;
+      const next = new Array<boolean>(n.length + 1).fill(false);
+      if (ch === "*" || ch === "%") {
+        next[0] = row[0]!;
+        for (let j = 1; j <= n.length; j++) {
+          next[j] = row[j]! || (next[j - 1]! && (ch === "*" || n[j - 1] !== "/"));
+        }
+      } else {
+        for (let j = 1; j <= n.length; j++) next[j] = row[j - 1]! && n[j - 1] === ch;
+      }
+      row = next;
+    }
+    return row[n.length]!;
+  };
 }
 
 export interface Candidate {
