@@ -232,7 +232,8 @@ async function checkAuthentication(s: Session, tx: Transaction, spool: Spool): P
  */
 async function rewriteHeader(s: Session, spool: Spool, header: Buffer, authResults: string): Promise<{ path: string; size: number } | null> {
   const stripped = stripOwnAuthResults(header, s.hostname);
-  if (stripped.removed > 0) s.audit("smtp.protocol.abuse", { reason: "forged-authentication-results", count: stripped.removed }, "warn");
+  // Info, not warn: mail we delivered before (forwarded back to us) legitimately carries our old fields.
+  if (stripped.removed > 0) s.audit("smtp.protocol.abuse", { reason: "forged-authentication-results", count: stripped.removed });
   if (authResults === "" && stripped.removed === 0) return null;
   const prefix = Buffer.alloc(spool.prefixLength);
   const src = await open(spool.path, "r");
