@@ -276,6 +276,22 @@ test("an http listener on a non-loopback address is refused unless admin.allow_p
   assert.ok(!insecureSettings(server.config).some((s) => s.startsWith("admin.")));
 });
 
+test("tls = \"implicit\": the admin listener serves HTTPS with the server's certificate, TLS 1.2 at least", async () => {
+  const s = await startTestServer({ config: { listeners: { admin: { tls: "implicit" } } } });
+  try {
+    const url = `https://127.0.0.1:${s.ports.admin}/.well-known/mta-sts.txt`;
+    const r = await curl(["--cacert", s.certFile, url]);
+    assert.equal(r.status, 200);
+    assert.match(r.body, /^version: STSv1\r\nmode: testing\r\n/);
+    const old = await run("curl", ["--silent", "--max-time", "20", "--cacert", s.certFile, "--tlsv1.0", "--tls-max", "1.1", url]);
+    assert.notEqual(old.code, 0, "TLS 1.1 is refused");
+    const plain = await run("curl", ["--silent", "--max-time", "20", `http://127.0.0.1:${s.ports.admin}/healthz`]);
+    assert.notEqual(plain.code, 0, "no plain HTTP on an implicit-TLS listener");
+  } finally {
+    await s.stop();
+  }
+});
+
 test("GET /healthz: 503 with the reason when the store does not answer", async () => {
   const s = await startTestServer();
   try {

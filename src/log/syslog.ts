@@ -148,7 +148,7 @@ export class SyslogShipper {
 
   /** Takes one serialized log line. Never blocks; ships it if it is an audit event. */
   write(line: string): void {
-    if (this.closed) return;
+    if (this.closed || !line.includes('"event":')) return; // cheap pre-filter before JSON.parse
     const msg = formatSyslog(line, { hostname: this.o.hostname, appName: this.o.appName ?? "portcullis", procId: String(process.pid), now: this.o.now ?? (() => new Date()) });
     if (!msg) return;
     const framed = frameOctetCounting(msg);
