@@ -108,6 +108,26 @@ test("HELO fallback when EHLO is refused; no pipelining then", async () => {
   }
 });
 
+test("hostile peers: replies nobody asked for are bounded", async () => {
+  const p = await peer((l) => (l.startsWith("EHLO") ? "250 peer\r\n" + "250 unsolicited\r\n".repeat(5000) : "250 ok\r\n"));
+  try {
+    const c = await SmtpClient.connect({ host: "127.0.0.1", port: p.port });
+    await c.hello("client.test");
+    await assert.rejects(
+      (async () => {
+        for (let i = 0; i < 10; i++) {
+          await new Promise((r) => setTimeout(r, 50));
+          await c.command("NOOP");
+        }
+      })(),
+      /too many replies read ahead/,
+    );
+    c.close();
+  } finally {
+    await stop(p.server);
+  }
+});
+
 test("hostile peers: an endless line, a silent server, a 554 greeting", async () => {
   const flood = await peer(() => null, "");
   flood.server.on("connection", (s) => s.write("220-" + "x".repeat(10_000)));

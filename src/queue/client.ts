@@ -86,6 +86,9 @@ export interface TransactionResult {
   final: Reply | null;
 }
 
+/** Reply lines read ahead of the commands waiting for them: at most ~2000 x 2 KB per connection. */
+const MAX_QUEUED_LINES = 2000;
+
 const made = (code: number, enhanced: string, text: string): Reply => ({ code, enhanced, lines: [`${enhanced} ${text}`] });
 
 const ip6 = (h: string): string => (h.startsWith("[") && h.endsWith("]") ? h.slice(1, -1) : h);
@@ -98,6 +101,7 @@ export class SmtpClient {
   private readonly replies: Reply[] = [];
   private waiter: { resolve: (r: Reply) => void; reject: (e: Error) => void } | null = null;
   private failure: Error | null = null;
+  private queuedLines = 0;
   /** Set while STARTTLS is in flight: after its reply, nothing more is read in plain text. */
   private stopAfterReply = false;
   private paused = false;
@@ -183,9 +187,10 @@ export class SmtpClient {
           if (this.paused) return;
         } else {
           this.replies.push(r);
+          this.queuedLines += r.lines.length;
           if (this.paused) return;
-          // Replies we did not ask for (a server talking ahead) are bounded too.
-          if (this.replies.length > 1000) throw new SmtpClientError("too many unsolicited replies", true);
+          // Replies read ahead (pipelining, or a server talking out of turn) are bounded too.
+          if (this.queuedLines > MAX_QUEUED_LINES) throw new SmtpClientError("too many replies read ahead", true);
         }
       }
     } catch (e) {
@@ -207,7 +212,10 @@ export class SmtpClient {
   /** The next reply, within `timeoutMs`. */
   private read(timeoutMs: number): Promise<Reply> {
     const queued = this.replies.shift();
-    if (queued) return Promise.resolve(queued);
+    if (queued) {
+      this.queuedLines -= queued.lines.length;
+      return Promise.resolve(queued);
+    }
     if (this.failure) return Promise.reject(this.failure);
     return new Promise<Reply>((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -294,6 +302,7 @@ export class SmtpClient {
     plain.on("error", () => undefined);
     this.splitter.clear(); // RFC 3207 §4.2: nothing read before TLS may be used after it
     this.replies.length = 0;
+    this.queuedLines = 0;
     const name = ip6(o.servername);
     const secure = await new Promise<TLSSocket>((resolve, reject) => {
       const s = tlsConnect({

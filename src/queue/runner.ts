@@ -59,6 +59,7 @@ interface QueueMeta {
 }
 
 const BATCH = 50;
+const MAX_RCPTS_PER_TRANSACTION = 100;
 
 export class QueueRunner {
   private readonly resolver: DnsResolver;
@@ -242,16 +243,25 @@ export class QueueRunner {
         })(),
       );
     };
-    return client.send(
-      {
-        from: m.sender,
-        to: pending,
-        size: m.size + signature.length,
-        eightBit: meta.body === "8BITMIME",
-        smtputf8: meta.smtputf8 === true || nonAscii(m.sender) || pending.some(nonAscii),
-      },
-      body,
-    );
+    const out: TransactionResult = { recipients: [], final: null };
+    // RFC 5321 §4.5.3.1.8: servers must take 100 recipients per transaction; more go in further ones.
+    for (let i = 0; i < pending.length; i += MAX_RCPTS_PER_TRANSACTION) {
+      if (i > 0) await client.reset();
+      const to = pending.slice(i, i + MAX_RCPTS_PER_TRANSACTION);
+      const r = await client.send(
+        {
+          from: m.sender,
+          to,
+          size: m.size + signature.length,
+          eightBit: meta.body === "8BITMIME",
+          smtputf8: meta.smtputf8 === true || nonAscii(m.sender) || pending.some(nonAscii),
+        },
+        body,
+      );
+      out.recipients.push(...r.recipients);
+      out.final = r.final ?? out.final;
+    }
+    return out;
   }
 
   /** The DKIM-Signature header for `m`, or "" when its domain is not ours or has no key. */
