@@ -170,7 +170,8 @@ export default handler({
     const a = cmd.args;
     const items = a.items.slice();
     const has = (t: FetchItem["type"]) => items.some((i) => i.type === t);
-    if (cmd.uid && !has("UID")) items.unshift({ type: "UID" }); // RFC 9051 §6.4.9
+    // RFC 9051 §6.4.9; with QRESYNC every FETCH response carries the UID (RFC 7162 §3.2.4).
+    if ((cmd.uid || s.qresync) && !has("UID")) items.unshift({ type: "UID" });
     if (has("MODSEQ")) s.condstore = true; // RFC 7162 §3.1: CONDSTORE-enabling
     if (a.changedSince !== null) {
       s.condstore = true;
