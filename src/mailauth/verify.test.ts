@@ -46,6 +46,13 @@ const ZONE: Parameters<typeof zoneLookup>[0] = {
   "strict.test": { TXT: ["v=spf1 ip4:203.0.113.5 -all"] },
   "_dmarc.strict.test": { TXT: ["v=DMARC1; p=reject"] },
   "sel._domainkey.ours.test": { TXT: [`v=DKIM1; k=rsa; p=${PUBLIC}`] },
+  // Strict alignment (RFC 7489 §3.1.1): the envelope and signing domain are a subdomain of From:'s.
+  "bounces.strictalign.example": { TXT: ["v=spf1 ip4:192.0.2.50 -all"] },
+  "_dmarc.strictalign.example": { TXT: ["v=DMARC1; p=reject; aspf=s; adkim=s"] },
+  "bounces.relaxalign.example": { TXT: ["v=spf1 ip4:192.0.2.50 -all"] },
+  "_dmarc.relaxalign.example": { TXT: ["v=DMARC1; p=reject"] },
+  "sel._domainkey.mail.strictalign.example": { TXT: [`v=DKIM1; k=rsa; p=${PUBLIC}`] },
+  "sel._domainkey.strictalign.example": { TXT: [`v=DKIM1; k=rsa; p=${PUBLIC}`] },
 };
 
 const HOST = "mx.ours.test";
@@ -319,4 +326,21 @@ test("ARC (RFC 8617): a valid chain is reported as arc=pass; a chain whose seal 
   const other = generateKeyPairSync("rsa", { modulusLength: 1024 }).publicKey.export({ type: "spki", format: "der" }).toString("base64");
   const bad = await verifyInbound(msg, { ip: "192.0.2.1", helo: "h.test", sender: "" }, opts({ lookup: zoneLookup({ ...ZONE, "arc._domainkey.forwarder.example": { TXT: [`v=DKIM1; k=rsa; p=${other}`] } }) }));
   assert.equal(bad.arc, "fail");
+});
+
+test("alignment modes (RFC 7489 §3.1): relaxed accepts a subdomain's SPF; aspf=s/adkim=s need the exact domain", async () => {
+  const env = { ip: "192.0.2.50", helo: "h.test", sender: "b@bounces.relaxalign.example" };
+  const relaxed = await verifyInbound(message("a@relaxalign.example"), env, opts());
+  assert.equal(relaxed.spf, "pass");
+  assert.deepEqual(relaxed.disposition, { action: "inbox" });
+  const strictSpf = await verifyInbound(message("a@strictalign.example"), { ...env, sender: "b@bounces.strictalign.example" }, opts());
+  assert.equal(strictSpf.spf, "pass");
+  assert.equal(strictSpf.dmarc, "fail:strictalign.example");
+  assert.equal(strictSpf.disposition.action, "reject");
+  const subSigned = await signed(message("a@strictalign.example"), "mail.strictalign.example");
+  const strictDkim = await verifyInbound(subSigned, { ...env, sender: "" }, opts());
+  assert.deepEqual(strictDkim.dkim, ["pass:mail.strictalign.example"]);
+  assert.equal(strictDkim.disposition.action, "reject");
+  const exact = await verifyInbound(await signed(message("a@strictalign.example"), "strictalign.example"), { ...env, sender: "" }, opts());
+  assert.deepEqual(exact.disposition, { action: "inbox" });
 });

@@ -276,6 +276,19 @@ function withOwnDomainPolicy(lookup: DnsLookup, local: ReadonlySet<string>, synt
   };
 }
 
+/**
+ * RFC 7489 §3.1.1 / §3.1.2: with adkim=s / aspf=s the authenticated domain must equal the From:
+ * domain exactly. mailauth 4 applies relaxed (organizational-domain) alignment either way, so a
+ * "pass" is re-checked here; its relaxed verdict is kept for the relaxed modes.
+ */
+function strictAlignment(r: DMARCResult, domain: string, spfDomains: string[], dkimDomains: Array<{ domain: string }>): string {
+  if (r.status.result !== "pass") return r.status.result;
+  const same = (d: string) => d.toLowerCase().replace(/\.$/, "") === domain;
+  const spfOk = Boolean(r.alignment.spf.result) && (!r.alignment.spf.strict || spfDomains.some(same));
+  const dkimOk = Boolean(r.alignment.dkim.result) && (!r.alignment.dkim.strict || dkimDomains.some((d) => same(d.domain)));
+  return spfOk || dkimOk ? "pass" : "fail";
+}
+
 /** Lower-case domain of an address ("" when it has none). */
 function domainOf(address: string): string {
   const at = address.lastIndexOf("@");
@@ -340,7 +353,7 @@ async function run(message: Readable | Buffer, env: Envelope, o: VerifyOptions):
     const pctRaw = r ? Number(r.pct ?? 100) : 100;
     evals.push({
       domain,
-      result: r ? r.status.result : "none",
+      result: r ? strictAlignment(r, domain, spfDomains, dkimDomains) : "none",
       published: r && !synth ? policyOf(r.policy) : null,
       pct: Number.isFinite(pctRaw) ? Math.min(100, Math.max(0, Math.trunc(pctRaw))) : 100,
       local,
