@@ -27,9 +27,10 @@ export async function serve(file: string): Promise<void> {
     throw new CliError(`refusing to start: ${problems.length === 1 ? "a file is" : "files are"} open to other users or missing\n${formatProblems(problems)}`);
   }
   const log = createLogger({ level: config.log.level });
-  for (const setting of insecureSettings(config)) audit(log, "server.config.insecure", { setting }, "warn");
   const { startServer } = await import("../server.js"); // loaded only here: the other commands do not need the protocols
   const running = await startServer({ config, dataDir, log });
+  // Through the server's logger, so that the warnings also reach the metrics and the remote collector.
+  for (const setting of insecureSettings(config)) audit(running.services.log, "server.config.insecure", { setting }, "warn");
 
   process.on("SIGHUP", () => {
     running.gate.reloadTls().catch((e: unknown) => log.error({ err: e }, "TLS reload failed"));
