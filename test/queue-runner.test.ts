@@ -172,3 +172,31 @@ test("a bounce for a remote sender is queued from <> and delivered; a message fr
     await r.stop(1000);
   }
 });
+
+test("one connection for several messages to a destination (RSET between); 150 recipients go in two transactions", async () => {
+  const sink = await startSink();
+  try {
+    const ids: string[] = [];
+    for (const n of [1, 2, 3]) {
+      ids.push((await store.enqueue({ sender: "sam@sender.test", recipients: [`u${n}@reuse.test`], domain: "reuse.test", body: message("sam@sender.test", `u${n}@reuse.test`, `reuse ${n}`) })).id);
+    }
+    const many = Array.from({ length: 150 }, (_, i) => `m${i}@reuse.test`);
+    ids.push((await store.enqueue({ sender: "sam@sender.test", recipients: many, domain: "reuse.test", body: message("sam@sender.test", "list@reuse.test", "many") })).id);
+    const r = runner({ routes: { "reuse.test": `127.0.0.1:${sink.port}` } });
+    try {
+      for (const id of ids) await until(`delivery of ${id}`, async () => (await store.getQueued(id)) === null || null);
+    } finally {
+      await r.stop(1000);
+    }
+    const attempts = events("queue.attempt").filter((e) => e.domain === "reuse.test");
+    assert.equal(attempts.length, 1, "a single connection");
+    const dumps = await sink.messages();
+    assert.equal(dumps.length, 5, "three messages, and the fourth in two transactions");
+    const rcpts = dumps.filter((d) => /^Subject: many$/m.test(d)).map((d) => (d.match(/^X-Rcpt-Args: /gm) ?? []).length).sort((a, b) => a - b);
+    assert.deepEqual(rcpts, [50, 100]);
+    const delivered = events("queue.delivered").find((e) => e.id === ids[3]);
+    assert.equal((delivered!.recipients as string[]).length, 150);
+  } finally {
+    await sink.stop();
+  }
+});
