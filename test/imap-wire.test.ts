@@ -379,3 +379,24 @@ test("random command soup never crashes a session: every line gets a tagged or u
     c.close();
   }
 });
+
+test("a mailbox deleted by another session: the IDLE session there is told BYE at once", async () => {
+  await server.addUser("wire-del@example.test", PASSWORD);
+  const a = await RawImap.connect(server, { implicitTls: true });
+  const b = await RawImap.connect(server, { implicitTls: true });
+  try {
+    await a.login("wire-del@example.test");
+    await b.login("wire-del@example.test");
+    await b.cmd("CREATE Doomed");
+    await a.cmd("SELECT Doomed");
+    a.send("i1 IDLE\r\n");
+    await a.until((x) => /^\+ idling/m.test(x));
+    assert.match(await b.cmd("DELETE Doomed"), /OK/);
+    const out = await a.until(() => a.closed, 3000);
+    assert.match(out, /^\* BYE .*deleted/m);
+    assert.match(await b.cmd("NOOP"), /OK/);
+  } finally {
+    a.close();
+    b.close();
+  }
+});

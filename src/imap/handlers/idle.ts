@@ -20,7 +20,12 @@ export default handler({
       setImmediate(() => {
         scheduled = false;
         if (done) return;
-        pushing = pushing.then(() => s.flushUpdates(true)).catch(() => undefined);
+        pushing = pushing
+          .then(() => s.flushUpdates(true))
+          .then(() => {
+            if (s.ending) void s.conn.close(); // the mailbox was deleted: BYE was sent
+          })
+          .catch(() => undefined);
       });
     };
     if (sel) {
