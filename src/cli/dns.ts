@@ -30,6 +30,20 @@ export function srvServices(config: Config): SrvService[] {
   ];
 }
 
+/** Public addresses the SMTP listeners are bound to (not wildcard, not loopback): known senders for SPF. */
+export function listenerAddresses(config: Config): string[] {
+  const out = new Set<string>();
+  for (const l of Object.values(config.listeners)) {
+    if (!l.enabled || l.protocol !== "smtp") continue;
+    for (const a of l.addresses ?? []) {
+      const v = isIP(a);
+      if (v === 0 || a === "0.0.0.0" || a === "::" || a.startsWith("127.") || a === "::1") continue;
+      out.add(a);
+    }
+  }
+  return [...out];
+}
+
 async function lookup(resolver: DnsResolver, r: DnsRecord): Promise<string[]> {
   const name = r.name.replace(/\.$/, "");
   try {
@@ -55,7 +69,7 @@ export function registerDns(program: Command): void {
       .command("dns")
       .description("print the DNS records to publish (MX, SPF, DKIM, DMARC, MTA-STS, TLS-RPT, SRV); --check compares with DNS")
       .option("--domain <domain>", "only this domain (default: every domain)")
-      .option("--ip <address>", "an address the server sends from, for SPF (repeatable)", (v: string, acc: string[]) => [...acc, v], [] as string[])
+      .option("--ip <address>", "an address the server sends from, for SPF (repeatable; listener addresses are added)", (v: string, acc: string[]) => [...acc, v], [] as string[])
       .option("--check", "look the records up and report what is missing or different"),
   ).action(async (o: { domain?: string; ip: string[]; check?: boolean }, cmd: Command) => {
     for (const ip of o.ip) if (isIP(ip) === 0) throw new CliError(`--ip: not an IP address: ${ip}`);
@@ -68,6 +82,7 @@ export function registerDns(program: Command): void {
         domains = [d];
       }
       const resolver = o.check ? createResolver(config.outbound.dns_servers) : null;
+      const ips = [...new Set([...o.ip, ...listenerAddresses(config)])];
       let problems = 0;
       for (const domain of domains) {
         let key: string | null = null;
@@ -81,8 +96,8 @@ export function registerDns(program: Command): void {
           hostname: config.server.hostname,
           selector: config.dkim.selector,
           dkimPrivateKey: key,
-          ipv4: o.ip.filter((a) => isIP(a) === 4),
-          ipv6: o.ip.filter((a) => isIP(a) === 6),
+          ipv4: ips.filter((a) => isIP(a) === 4),
+          ipv6: ips.filter((a) => isIP(a) === 6),
           services: srvServices(config),
         });
         out(`; ${domain}`);
