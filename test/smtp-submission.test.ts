@@ -16,7 +16,16 @@ const BOB_PW = "bob-pass-7d1a6b3e";
 let srv: TestServer;
 
 before(async () => {
-  srv = await startTestServer({ config: { smtp: { received_header_auth_user: true } } });
+  // The outbound queue runner starts with the server. These tests look at what submission queued,
+  // so remote domains are routed to a closed loopback port: each attempt is deferred and the
+  // entries stay in the queue to be inspected.
+  const closedPort = "127.0.0.1:9";
+  srv = await startTestServer({
+    config: {
+      smtp: { received_header_auth_user: true },
+      outbound: { routes: { "far.example": closedPort, "other.example": closedPort, "bank.example": closedPort } },
+    },
+  });
   await srv.addUser(ALICE, ALICE_PW);
   await srv.addUser(BOB, BOB_PW);
   await srv.services.store.addAlias("sales@example.test", [ALICE, BOB]);
