@@ -400,3 +400,47 @@ test("a mailbox deleted by another session: the IDLE session there is told BYE a
     b.close();
   }
 });
+
+test("CREATE-SPECIAL-USE, EXAMINE read-only, CLOSE vs UNSELECT, TRYCREATE, GETQUOTA, NAMESPACE, ID", async () => {
+  const account = await server.addUser("wire-misc@example.test", PASSWORD);
+  const c = await RawImap.connect(server, { implicitTls: true });
+  try {
+    assert.match(await c.cmd('ID ("name" "raw-test")'), /^\* ID \("name" "Portcullis"\)/m);
+    await c.login("wire-misc@example.test");
+    assert.match(await c.cmd('NAMESPACE'), /^\* NAMESPACE \(\("" "\/"\)\) NIL NIL/m);
+    assert.match(await c.cmd("CREATE Flagged (USE (\\Flagged))"), /OK/);
+    assert.match(await c.cmd("CREATE Bogus (USE (\\Nonsense))"), /^t\d+ NO \[USEATTR\]/m);
+    assert.match(await c.cmd('LIST "" Flagged'), /^\* LIST \(\\HasNoChildren \\Flagged\) "\/" Flagged/m);
+    assert.match(await c.cmd("CREATE INBOX"), /NO \[ALREADYEXISTS\]/);
+    assert.match(await c.cmd("DELETE INBOX"), /^t\d+ NO /m);
+    assert.match(await c.cmd("SELECT NoSuchBox"), /NO \[NONEXISTENT\]/);
+    for (let i = 0; i < 3; i++) await append(c, "INBOX", sampleMessage(`misc${i}`));
+
+    // EXAMINE: read-only; BODY[] does not set \Seen; STORE is refused.
+    const ex = await c.cmd("EXAMINE INBOX");
+    assert.match(ex, /OK \[PERMANENTFLAGS \(\)\]/);
+    assert.match(ex, /^t\d+ OK \[READ-ONLY\]/m);
+    const body = await c.cmd("FETCH 1 (BODY[TEXT] FLAGS)");
+    assert.match(body, /FLAGS \(\)/);
+    assert.match(await c.cmd("STORE 1 +FLAGS (\\Seen)"), /^t\d+ NO \[READ-ONLY\]/m);
+    assert.match(await c.cmd("COPY 1 Nowhere"), /^t\d+ NO \[TRYCREATE\]/m);
+
+    // UNSELECT keeps \Deleted messages; CLOSE expunges them without EXPUNGE responses.
+    await c.cmd("SELECT INBOX");
+    await c.cmd("STORE 1 +FLAGS.SILENT (\\Deleted)");
+    assert.match(await c.cmd("UNSELECT"), /OK/);
+    assert.match(await c.cmd("STATUS INBOX (MESSAGES DELETED)"), /MESSAGES 3 DELETED 1/);
+    assert.match(await c.cmd("FETCH 1 (FLAGS)"), /^t\d+ BAD .*Select a mailbox first/m);
+    await c.cmd("SELECT INBOX");
+    assert.match(await c.cmd("CHECK"), /OK/);
+    const close = await c.cmd("CLOSE");
+    assert.doesNotMatch(close, /EXPUNGE/);
+    assert.match(await c.cmd("STATUS INBOX (MESSAGES DELETED)"), /MESSAGES 2 DELETED 0/);
+
+    await server.services.store.setQuota(account.id, 1024 * 1024);
+    assert.match(await c.cmd('GETQUOTA ""'), /^\* QUOTA "" \(STORAGE \d+ 1024\)/m);
+    assert.match(await c.cmd("GETQUOTAROOT INBOX"), /^\* QUOTAROOT INBOX ""\r\n\* QUOTA "" \(STORAGE \d+ 1024\)/m);
+  } finally {
+    c.close();
+  }
+});
