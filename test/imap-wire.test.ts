@@ -444,3 +444,23 @@ test("CREATE-SPECIAL-USE, EXAMINE read-only, CLOSE vs UNSELECT, TRYCREATE, GETQU
     c.close();
   }
 });
+
+test("ESEARCH RETURN (MIN MAX COUNT ALL), SEARCHRES $ reused by FETCH and UID STORE", async () => {
+  await server.addUser("wire-esearch@example.test", PASSWORD);
+  const c = await RawImap.connect(server, { implicitTls: true });
+  try {
+    await c.login("wire-esearch@example.test");
+    for (let i = 1; i <= 6; i++) await append(c, "INBOX", sampleMessage(`es${i}`), i % 2 === 0 ? "\\Flagged" : "");
+    await c.cmd("SELECT INBOX");
+    assert.match(await c.cmd("SEARCH RETURN (MIN MAX COUNT ALL) FLAGGED"), /^\* ESEARCH \(TAG "t\d+"\) MIN 2 MAX 6 COUNT 3 ALL 2,4,6\r$/m);
+    assert.match(await c.cmd("UID SEARCH RETURN (COUNT) NOT FLAGGED"), /^\* ESEARCH \(TAG "t\d+"\) UID COUNT 3\r$/m);
+    assert.match(await c.cmd("SEARCH FLAGGED"), /^\* SEARCH 2 4 6\r$/m); // IMAP4rev1 form without RETURN
+    const saved = await c.cmd("SEARCH RETURN (SAVE) SUBJECT es3");
+    assert.doesNotMatch(saved, /ESEARCH/); // RFC 5182: SAVE alone sends no ESEARCH
+    assert.match(await c.cmd("FETCH $ (UID)"), /^\* 3 FETCH \(UID 3\)\r$/m);
+    assert.match(await c.cmd("UID STORE $ +FLAGS (\\Answered)"), /^\* 3 FETCH \(FLAGS \(\\Answered\) UID 3\)/m);
+    assert.match(await c.cmd("SEARCH ANSWERED"), /^\* SEARCH 3\r$/m);
+  } finally {
+    c.close();
+  }
+});
