@@ -100,7 +100,7 @@ export class ImapSession {
     }
     caps.push(
       "ID", "ENABLE", "IDLE", "NAMESPACE", "UNSELECT", "UIDPLUS", "MOVE", "CHILDREN", "SPECIAL-USE",
-      "CREATE-SPECIAL-USE", "LIST-EXTENDED", "LIST-STATUS", "LITERAL+", "ESEARCH", "CONDSTORE", "QRESYNC",
+      "CREATE-SPECIAL-USE", "LIST-EXTENDED", "LIST-STATUS", "LITERAL+", "ESEARCH", "SEARCHRES", "CONDSTORE", "QRESYNC",
       "QUOTA", "QUOTA=RES-STORAGE", "STATUS=SIZE", "BINARY", "UTF8=ACCEPT",
       `APPENDLIMIT=${this.services.config.limits.max_message_size}`,
     );
