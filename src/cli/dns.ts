@@ -9,7 +9,8 @@ import { isIP } from "node:net";
 import { dkimKeyPath } from "../config/init.js";
 import type { Config } from "../config/schema.js";
 import { createResolver, orEmpty, type DnsResolver } from "../queue/dns.js";
-import { checkRecord, mtaStsPolicy, recordsFor, zoneLine, type DnsRecord, type SrvService } from "../mailauth/records.js";
+import { checkRecord, recordsFor, zoneLine, type DnsRecord, type SrvService } from "../mailauth/records.js";
+import { mtaStsPolicy } from "../admin/autoconfig.js";
 import { CliError, withConfig, withStore, out } from "./common.js";
 
 /** The SRV services from the configured listeners (RFC 6186 §3.4: "not offered" when absent). */
@@ -83,6 +84,12 @@ export function registerDns(program: Command): void {
       }
       const resolver = o.check ? createResolver(config.outbound.dns_servers) : null;
       const ips = [...new Set([...o.ip, ...listenerAddresses(config)])];
+      // The policy the admin listener serves at /.well-known/mta-sts.txt: its id is published in DNS.
+      const policy = mtaStsPolicy({
+        mode: config.admin.mta_sts_mode,
+        mx: config.admin.mta_sts_mx.length > 0 ? config.admin.mta_sts_mx : [config.server.hostname],
+        maxAgeSeconds: Math.floor(config.admin.mta_sts_max_age / 1000),
+      });
       let problems = 0;
       for (const domain of domains) {
         let key: string | null = null;
@@ -99,6 +106,7 @@ export function registerDns(program: Command): void {
           ipv4: ips.filter((a) => isIP(a) === 4),
           ipv6: ips.filter((a) => isIP(a) === 6),
           services: srvServices(config),
+          mtaStsPolicyText: policy,
         });
         out(`; ${domain}`);
         if (!key) out(`; no DKIM key for ${domain} (expected ${dkimKeyPath(loaded.dataDir, domain, config.dkim.selector)})`);
@@ -115,7 +123,7 @@ export function registerDns(program: Command): void {
           else out(`different ${what}\n          found:   ${result.found.join(" | ")}\n          expected: ${zoneLine(r)}`);
         }
         if (!resolver) {
-          out(`; MTA-STS policy file: serve it at https://mta-sts.${domain}/.well-known/mta-sts.txt\n${mtaStsPolicy(config.server.hostname).replace(/\r\n/g, "\n")}`);
+          out(`; MTA-STS policy file, served by the admin listener at /.well-known/mta-sts.txt; publish it as https://mta-sts.${domain}/.well-known/mta-sts.txt\n${policy.replace(/\r\n/g, "\n")}`);
         }
       }
       if (resolver) {

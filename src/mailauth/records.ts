@@ -38,6 +38,8 @@ export interface RecordInput {
   services: SrvService[];
   /** The MTA-STS mode to publish (default "testing": the safe first step, RFC 8461 §5). */
   mtaStsMode?: "testing" | "enforce";
+  /** The policy file actually served (its id is derived from it); default: mtaStsPolicy(hostname, mode). */
+  mtaStsPolicyText?: string;
 }
 
 const fq = (n: string): string => (n.endsWith(".") ? n : `${n}.`);
@@ -76,7 +78,7 @@ export function recordsFor(o: RecordInput): DnsRecord[] {
   }
   // RFC 7489 §6.3: quarantine is a safe start; aggregate reports to a local address.
   out.push({ purpose: "DMARC: what receivers do with mail failing SPF and DKIM", name: `_dmarc.${d}.`, type: "TXT", value: `v=DMARC1; p=quarantine; rua=mailto:dmarc-reports@${d}` });
-  const policy = mtaStsPolicy(o.hostname, o.mtaStsMode);
+  const policy = o.mtaStsPolicyText ?? mtaStsPolicy(o.hostname, o.mtaStsMode);
   out.push({ purpose: "MTA-STS: senders must use verified TLS (policy id)", name: `_mta-sts.${d}.`, type: "TXT", value: `v=STSv1; id=${mtaStsId(policy)}` });
   out.push({ purpose: "MTA-STS: the host serving the policy file over HTTPS", name: `mta-sts.${d}.`, type: "CNAME", value: host });
   out.push({ purpose: "TLS-RPT: where senders report TLS failures", name: `_smtp._tls.${d}.`, type: "TXT", value: `v=TLSRPTv1; rua=mailto:tls-reports@${d}` });
