@@ -348,14 +348,23 @@ export class QueueRunner {
     if (failed.length > 0) {
       audit(this.o.log, "queue.failed", { id: m.id, domain: m.domain, recipients: failed.map((f) => f.address), reason: failed[0]!.diagnostic }, "warn");
     }
-    const notices = { store: this.o.store, log: this.o.log, hostname: this.o.config.server.hostname, now: this.now, queued: () => setImmediate(() => this.wake()) };
+    const ctx = { store: this.o.store, log: this.o.log, hostname: this.o.config.server.hostname, now: this.now, queued: () => setImmediate(() => this.wake()) };
+    // A notice that cannot be sent (e.g. the sender's mailbox is over quota) is logged and dropped:
+    // failing here would leave the recipients' new states unsaved and deliver them again.
+    const notify = async (r: Parameters<typeof sendNotice>[1]): Promise<void> => {
+      try {
+        await sendNotice(ctx, r);
+      } catch (e) {
+        this.o.log.error({ err: e, id: m.id, kind: r.kind, to: r.sender }, "delivery notice could not be sent; dropped");
+      }
+    };
     // Notices go out before the queue entry changes: a crash in between repeats a notice rather than losing it.
     try {
-      if (failed.length > 0) await sendNotice(notices, { kind: "failure", queueId: m.id, sender: m.sender, arrivalDate: m.createdAt, recipients: failed });
+      if (failed.length > 0) await notify({ kind: "failure", queueId: m.id, sender: m.sender, arrivalDate: m.createdAt, recipients: failed });
       let delayNoticeSent = m.delayNoticeSent;
       if (stillPending.length > 0 && delayNoticeDue(m.createdAt, now, this.o.config.outbound.delay_notice_after, m.delayNoticeSent)) {
         const until = new Date(m.createdAt.getTime() + this.o.config.outbound.lifetime);
-        await sendNotice(notices, {
+        await notify({
           kind: "delay",
           queueId: m.id,
           sender: m.sender,
