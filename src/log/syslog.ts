@@ -136,14 +136,16 @@ export class SyslogShipper {
   start(log: AuditLogger): void {
     this.log = log;
     this.connect();
-    const beat = (): void => {
-      if (this.closed || !this.log) return;
-      this.seq += 1;
-      audit(this.log, "log.heartbeat", { seq: this.seq, ...this.stats() });
-    };
-    beat();
-    this.heartbeatTimer = setInterval(beat, Math.max(100, this.o.heartbeatMs));
+    this.heartbeat();
+    this.heartbeatTimer = setInterval(() => this.heartbeat(), Math.max(100, this.o.heartbeatMs));
     this.heartbeatTimer.unref();
+  }
+
+  /** Logs one `log.heartbeat` event now (start() schedules them every heartbeatMs). */
+  heartbeat(): void {
+    if (this.closed || !this.log) return;
+    this.seq += 1;
+    audit(this.log, "log.heartbeat", { seq: this.seq, ...this.stats() });
   }
 
   /** Takes one serialized log line. Never blocks; ships it if it is an audit event. */
