@@ -105,7 +105,7 @@ test("GET /metrics: exposition format 0.0.4; login and message counters move wit
   // conn.close is logged when the server side finishes; wait for the active gauge to settle.
   let after = new Map<string, number>();
   let text = "";
-  for (let i = 0; i < 50; i++) {
+  for (let i = 0; i < 100; i++) {
     const r = await curl([`${base}/metrics`]);
     assert.equal(r.status, 200);
     assert.equal(r.headers["content-type"], "text/plain; version=0.0.4; charset=utf-8");
