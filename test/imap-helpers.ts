@@ -125,6 +125,15 @@ export class RawImap {
     return this.cmd(`LOGIN "${user}" "${pass}"`);
   }
 
+  /** Stops reading from the socket (the server then meets backpressure), and resumes. */
+  pause(): void {
+    this.socket.pause();
+  }
+
+  resume(): void {
+    this.socket.resume();
+  }
+
   close(): void {
     this.socket.destroy();
   }

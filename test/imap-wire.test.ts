@@ -464,3 +464,55 @@ test("ESEARCH RETURN (MIN MAX COUNT ALL), SEARCHRES $ reused by FETCH and UID ST
     c.close();
   }
 });
+
+/** Splits a response stream into lines, skipping literal data by its announced length; throws
+ * when the framing is broken. Returns the non-literal lines. */
+function framedLines(raw: string): string[] {
+  const out: string[] = [];
+  let i = 0;
+  const buf = Buffer.from(raw, "latin1");
+  while (i < buf.length) {
+    const eol = buf.indexOf("\r\n", i, "latin1");
+    if (eol < 0) throw new Error("unterminated line");
+    const line = buf.toString("latin1", i, eol);
+    out.push(line);
+    i = eol + 2;
+    const m = /\{(\d+)\}$/.exec(line);
+    if (m) i += Number(m[1]);
+  }
+  return out;
+}
+
+test("FETCH BODY[] racing an EXPUNGE in another session keeps the literal framing intact", async () => {
+  await server.addUser("wire-race@example.test", PASSWORD);
+  const a = await RawImap.connect(server, { implicitTls: true });
+  const b = await RawImap.connect(server, { implicitTls: true });
+  try {
+    await a.login("wire-race@example.test");
+    await b.login("wire-race@example.test");
+    for (let i = 0; i < 40; i++) await append(a, "INBOX", sampleMessage(`race${i}`, `line ${i} ${"x".repeat(90)}\r\n`.repeat(3000)));
+    await a.cmd("SELECT INBOX");
+    await b.cmd("SELECT INBOX");
+    await b.cmd("STORE 1:* +FLAGS.SILENT (\\Deleted)");
+    a.take();
+    // A stops reading, so its FETCH stalls on backpressure inside the first literal; meanwhile B
+    // expunges everything (rows deleted, files unlinked); then A reads on.
+    a.pause();
+    a.send("f1 FETCH 1:40 (UID BODY.PEEK[] BODY.PEEK[HEADER.FIELDS (SUBJECT)])\r\n");
+    await new Promise((r) => setTimeout(r, 300));
+    assert.match(await b.cmd("EXPUNGE"), /^\* 40 EXPUNGE/m);
+    a.resume();
+    const r = await a.tagged("f1", 30_000);
+    const lines = framedLines(r);
+    assert.match(lines[lines.length - 1]!, /^f1 OK /);
+    const fetched = lines.filter((l) => /^\* \d+ FETCH \(UID \d+ BODY\[\]/.test(l)).length;
+    assert.ok(fetched > 0 && fetched < 40, `${fetched} messages fetched`); // the rest were gone: left out cleanly
+    if (process.env.IMAP_DEBUG) console.log("fetched before the expunge won:", fetched);
+    assert.doesNotMatch(r, /EXPUNGE/); // RFC 9051 §7.5.1
+    const n = await a.cmd("NOOP");
+    assert.equal((n.match(/^\* \d+ EXPUNGE/gm) ?? []).length, 40);
+  } finally {
+    a.close();
+    b.close();
+  }
+});

@@ -11,6 +11,8 @@
 // - Fetching a body section without .PEEK sets \Seen (unless read-only) and reports the new
 //   FLAGS in the same response (RFC 9051 §6.4.5).
 import type { Readable } from "node:stream";
+import { ReadStream } from "node:fs";
+import { StoreError } from "../../store/types.js";
 import type { MessageMeta } from "../../store/types.js";
 import type { FetchItem } from "../fetchatt.js";
 import { fetchResponseName, setsSeen } from "../fetchatt.js";
@@ -123,37 +125,68 @@ async function item(s: ImapSession, it: FetchItem, meta: MessageMeta, parsed: Pa
   }
 }
 
-/** Writes one message's FETCH response, streaming body ranges. */
-async function writeResponse(s: ImapSession, out: { buf: string }, seq: number, meta: MessageMeta, pieces: Piece[][]): Promise<void> {
-  out.buf += `* ${seq} FETCH (`;
-  for (let i = 0; i < pieces.length; i++) {
-    if (i > 0) out.buf += " ";
-    for (const p of pieces[i]!) {
-      if (typeof p === "string") out.buf += p;
-      else if (Buffer.isBuffer(p)) {
-        await s.write(out.buf);
-        out.buf = "";
-        await s.write(p);
-      } else if (p.end > p.start) {
-        // Open first, so a vanished body fails before the literal is announced... the literal
-        // head is already in `out.buf`; it is written together with the first chunk.
-        const stream: Readable = await s.services.store.openBody(meta.id, { start: p.start, end: p.end - 1 });
-        let sent = 0;
-        try {
+/** Whether an error means the message is gone (expunged by another session meanwhile). */
+function isGone(err: unknown): boolean {
+  if (err instanceof StoreError) return err.code === "not-found";
+  return (err as NodeJS.ErrnoException | null)?.code === "ENOENT";
+}
+
+/** Opens every body range of one response before any of it is written, so a message removed
+ * meanwhile is skipped cleanly instead of leaving a literal shorter than announced. Once a file
+ * is open its octets stay readable even if it is unlinked. */
+async function openRanges(s: ImapSession, meta: MessageMeta, pieces: Piece[][]): Promise<Readable[]> {
+  const streams: Readable[] = [];
+  try {
+    for (const item of pieces) {
+      for (const p of item) {
+        if (typeof p === "string" || Buffer.isBuffer(p) || p.end <= p.start) continue;
+        const stream = await s.services.store.openBody(meta.id, { start: p.start, end: p.end - 1 });
+        streams.push(stream);
+        if (stream instanceof ReadStream && stream.pending) {
+          await new Promise<void>((resolve, reject) => {
+            stream.once("ready", () => resolve());
+            stream.once("error", reject);
+          });
+        }
+      }
+    }
+    return streams;
+  } catch (err) {
+    for (const st of streams) st.destroy();
+    throw err;
+  }
+}
+
+/** Writes one message's FETCH response, streaming body ranges from the opened streams. */
+async function writeResponse(s: ImapSession, out: { buf: string }, seq: number, meta: MessageMeta, pieces: Piece[][], streams: Readable[]): Promise<void> {
+  let next = 0;
+  try {
+    out.buf += `* ${seq} FETCH (`;
+    for (let i = 0; i < pieces.length; i++) {
+      if (i > 0) out.buf += " ";
+      for (const p of pieces[i]!) {
+        if (typeof p === "string") out.buf += p;
+        else if (Buffer.isBuffer(p)) {
           await s.write(out.buf);
           out.buf = "";
+          await s.write(p);
+        } else if (p.end > p.start) {
+          const stream = streams[next++]!;
+          await s.write(out.buf);
+          out.buf = "";
+          let sent = 0;
           for await (const c of stream) {
             const b = Buffer.isBuffer(c) ? c : Buffer.from(c as string);
             sent += b.length;
             await s.write(b);
           }
-        } finally {
-          stream.destroy();
+          // The store guarantees the range; anything else breaks the framing: end the session.
+          if (sent !== p.end - p.start) throw new Error(`body of message ${meta.id} shorter than announced`);
         }
-        // The store guarantees the range; anything else breaks the framing: end the session.
-        if (sent !== p.end - p.start) throw new Error(`body of message ${meta.id} shorter than announced`);
       }
     }
+  } finally {
+    for (const st of streams) st.destroy();
   }
   out.buf += ")\r\n";
   if (out.buf.length >= CHUNK) {
@@ -212,12 +245,20 @@ export default handler({
         if (a.changedSince !== null && meta.modseq <= a.changedSince) continue;
         const seq = sel.seqOf(meta.uid);
         if (seq === 0) continue;
-        const parsed = structure ? await s.shared.cache.get(meta) : null;
         const its = addFlags.has(meta.uid) && !has("FLAGS") ? [...items, { type: "FLAGS" } as FetchItem] : items;
         if (its.some((x) => x.type === "FLAGS")) out.buf += sel.noteFlags(meta.flags); // RFC 9051 §7.3.5
         const pieces: Piece[][] = [];
-        for (const it of its) pieces.push(await item(s, it, meta, parsed));
-        await writeResponse(s, out, seq, meta, pieces);
+        let streams: Readable[];
+        try {
+          const parsed = structure ? await s.shared.cache.get(meta) : null;
+          for (const it of its) pieces.push(await item(s, it, meta, parsed));
+          streams = await openRanges(s, meta, pieces);
+        } catch (err) {
+          // RFC 2180 §4.1.3: a message expunged meanwhile by another session is left out.
+          if (isGone(err)) continue;
+          throw err;
+        }
+        await writeResponse(s, out, seq, meta, pieces, streams);
       }
     }
     if (out.buf) await s.write(out.buf);
