@@ -98,11 +98,18 @@ export function registerDns(program: Command): void {
         } catch {
           key = null;
         }
+        let ed25519: string | null = null;
+        try {
+          ed25519 = await readFile(dkimKeyPath(loaded.dataDir, domain, `${config.dkim.selector}-ed25519`), "utf8");
+        } catch {
+          ed25519 = null; // optional (RFC 8463)
+        }
         const records = recordsFor({
           domain,
           hostname: config.server.hostname,
           selector: config.dkim.selector,
           dkimPrivateKey: key,
+          ...(ed25519 ? { extraDkim: [{ selector: `${config.dkim.selector}-ed25519`, privateKey: ed25519 }] } : {}),
           ipv4: ips.filter((a) => isIP(a) === 4),
           ipv6: ips.filter((a) => isIP(a) === 6),
           services: srvServices(config),

@@ -46,3 +46,40 @@ test("keys come from <data>/dkim/<domain>.<selector>.pem; none means no key; no 
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test("Ed25519 (RFC 8463) next to RSA: two signatures, both verify", async () => {
+  const ed = generateKeyPairSync("ed25519").privateKey.export({ type: "pkcs8", format: "pem" }).toString();
+  const sig = await dkimSignature(Readable.from([message]), [
+    { domain: "example.org", selector: "sel", privateKey: pem },
+    { domain: "example.org", selector: "sel-ed25519", privateKey: ed },
+  ]);
+  assert.equal((sig.match(/^DKIM-Signature: /gm) ?? []).length, 2);
+  assert.match(sig, /a=ed25519-sha256/);
+  const records: Record<string, string> = {
+    "sel._domainkey.example.org": `v=DKIM1; k=rsa; p=${dkimPublicKey(pem).p}`,
+    "sel-ed25519._domainkey.example.org": `v=DKIM1; k=ed25519; p=${dkimPublicKey(ed).p}`,
+  };
+  assert.equal(Buffer.from(dkimPublicKey(ed).p, "base64").length, 32, "the raw 32-byte key (RFC 8463 §4.2)");
+  const resolver = async (name: string, type: string) => {
+    if (type === "TXT" && records[name]) return [[records[name]!]];
+    throw Object.assign(new Error("not found"), { code: "ENOTFOUND" });
+  };
+  const r = await dkimVerify(Buffer.concat([Buffer.from(sig), message]), { resolver });
+  assert.deepEqual(r.results.map((x) => [x.signingDomain, x.status.result]).sort(), [["example.org", "pass"], ["example.org", "pass"]]);
+});
+
+test("keysFor: the Ed25519 key is added only when its file exists", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "portcullis-dkim-"));
+  try {
+    await mkdir(join(dir, "dkim"));
+    await writeFile(join(dir, "dkim", "example.org.portcullis.pem"), pem, { mode: 0o600 });
+    const keys = new DkimKeys(dir, "portcullis");
+    assert.deepEqual((await keys.keysFor("example.org")).map((k) => k.selector), ["portcullis"]);
+    const ed = generateKeyPairSync("ed25519").privateKey.export({ type: "pkcs8", format: "pem" }).toString();
+    await writeFile(join(dir, "dkim", "example.org.portcullis-ed25519.pem"), ed, { mode: 0o600 });
+    const fresh = new DkimKeys(dir, "portcullis");
+    assert.deepEqual((await fresh.keysFor("example.org")).map((k) => k.selector), ["portcullis", "portcullis-ed25519"]);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});

@@ -33,6 +33,8 @@ export interface RecordInput {
   selector: string;
   /** The domain's DKIM private key (PEM), or null when there is none. */
   dkimPrivateKey: string | null;
+  /** Further DKIM keys (the optional Ed25519 one, RFC 8463), each with its own selector. */
+  extraDkim?: Array<{ selector: string; privateKey: string }>;
   ipv4?: string[];
   ipv6?: string[];
   services: SrvService[];
@@ -75,6 +77,10 @@ export function recordsFor(o: RecordInput): DnsRecord[] {
   if (o.dkimPrivateKey) {
     const { k, p } = dkimPublicKey(o.dkimPrivateKey);
     out.push({ purpose: "DKIM: the public key that verifies our signatures", name: `${o.selector}._domainkey.${d}.`, type: "TXT", value: `v=DKIM1; k=${k}; p=${p}` });
+  }
+  for (const x of o.extraDkim ?? []) {
+    const { k, p } = dkimPublicKey(x.privateKey);
+    out.push({ purpose: `DKIM: the ${k} public key (second signature)`, name: `${x.selector}._domainkey.${d}.`, type: "TXT", value: `v=DKIM1; k=${k}; p=${p}` });
   }
   // RFC 7489 §6.3: quarantine is a safe start; aggregate reports to a local address.
   out.push({ purpose: "DMARC: what receivers do with mail failing SPF and DKIM", name: `_dmarc.${d}.`, type: "TXT", value: `v=DMARC1; p=quarantine; rua=mailto:dmarc-reports@${d}` });

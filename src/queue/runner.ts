@@ -270,9 +270,9 @@ export class QueueRunner {
     const candidates = [fromDomain(head), m.sender.includes("@") ? m.sender.slice(m.sender.lastIndexOf("@") + 1) : null];
     for (const d of candidates) {
       if (!d || !(await this.o.store.getDomain(d))) continue;
-      const key = await this.keys.keyFor(d);
-      if (!key) continue;
-      return dkimSignature(await this.o.store.openQueuedBody(m.id), key);
+      const keys = await this.keys.keysFor(d);
+      if (keys.length === 0) continue;
+      return dkimSignature(await this.o.store.openQueuedBody(m.id), keys);
     }
     return "";
   }
