@@ -2,12 +2,18 @@
 // (RFC 5182) and MODSEQ (RFC 7162 §3.1.5). Flags, dates, sizes and header keys are evaluated
 // from the metadata and stored structure; BODY/TEXT read each candidate body once.
 import type { MessageMeta } from "../../store/types.js";
+import { StoreError } from "../../store/types.js";
 import type { SearchKey } from "../search.js";
 import { compileSearch, renderEsearch, renderSearch, savedResult, textNeedles, usesModseq } from "../search.js";
 import { searchView } from "../searchview.js";
 import { isParsedMessage, type ParsedMessage } from "../mime.js";
 import { searchableText } from "../session/textsearch.js";
 import { SELECTED, handler } from "./types.js";
+
+function isGone(err: unknown): boolean {
+  if (err instanceof StoreError) return err.code === "not-found";
+  return (err as NodeJS.ErrnoException | null)?.code === "ENOENT";
+}
 
 /** Does the key read header fields or the Date: header (so an unparsed message must be parsed)? */
 function needsHeaders(k: SearchKey): boolean {
@@ -49,13 +55,18 @@ export default handler({
       const meta = byUid.get(uid);
       if (!meta) continue; // expunged by another session, not yet announced
       let parsed: ParsedMessage | null = isParsedMessage(meta.parsed) ? meta.parsed : null;
-      if (!parsed && headers) parsed = await s.shared.cache.get(meta);
       let text: ((scope: "body" | "text", needle: string) => boolean) = () => false;
-      if (needles.length > 0) {
-        const body = await store.readBody(meta.id);
-        const p = parsed ?? (await s.shared.cache.get(meta));
-        const t = searchableText(body, p); // transfer encodings and charsets undone
-        text = (scope, needle) => (scope === "text" ? t.text : t.body).includes(needle);
+      try {
+        if (!parsed && headers) parsed = await s.shared.cache.get(meta);
+        if (needles.length > 0) {
+          const body = await store.readBody(meta.id);
+          const p = parsed ?? (await s.shared.cache.get(meta));
+          const t = searchableText(body, p); // transfer encodings and charsets undone
+          text = (scope, needle) => (scope === "text" ? t.text : t.body).includes(needle);
+        }
+      } catch (err) {
+        if (isGone(err)) continue; // expunged meanwhile by another session
+        throw err;
       }
       const view = searchView({ seq: i + 1, meta, parsed, textMatches: text });
       if (pred(view)) {
