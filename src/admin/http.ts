@@ -16,6 +16,7 @@ import { createServer as createHttpsServer } from "node:https";
 import { readFile } from "node:fs/promises";
 import { isIP } from "node:net";
 import type { Config } from "../config/schema.js";
+import { ConfigError } from "../config/load.js";
 import type { Store } from "../store/types.js";
 import { audit, type AuditLogger } from "../log/audit.js";
 import { TlsManager } from "../net/tls.js";
@@ -83,10 +84,10 @@ export class AdminServer {
       const addresses = l.addresses && l.addresses.length > 0 ? l.addresses : ["127.0.0.1"];
       const open = addresses.filter((a) => !isLoopback(a));
       if (open.length > 0 && !config.admin.allow_public) {
-        throw new Error(
+        throw new ConfigError([
           `listener ${name}: refusing to bind the admin (http) listener to ${open.join(", ")}: not a loopback address. ` +
             `Health, metrics and autoconfiguration are meant for a local reverse proxy; set admin.allow_public = true to expose them.`,
-        );
+        ]);
       }
       out.push({ name, port: l.port, addresses, tls: l.tls === "implicit" });
     }
