@@ -42,11 +42,11 @@ test("mail delivered by SMTP is downloaded over POP3 and deleted", async () => {
     port: server.ports.smtp,
     secure: false,
     tls: { ca: server.caCert, servername: "localhost" },
-    name: "client.example.org",
+    name: "client.sender.example",
   });
   try {
     await transport.sendMail({
-      from: "someone@example.org",
+      from: "someone@sender.example",
       to: address,
       subject: "delivered by SMTP",
       text: "first line\n.line starting with a dot\nlast line\n",
@@ -54,7 +54,7 @@ test("mail delivered by SMTP is downloaded over POP3 and deleted", async () => {
   } finally {
     transport.close();
   }
-  const swaks = await runProgram("swaks", ["--server", `127.0.0.1:${server.ports.smtp}`, "--to", address, "--from", "other@example.org", "--header", "Subject: via swaks", "--body", "swaks body", "--helo", "client.example.org"], "");
+  const swaks = await runProgram("swaks", ["--server", `127.0.0.1:${server.ports.smtp}`, "--to", address, "--from", "other@sender.example", "--header", "Subject: via swaks", "--body", "swaks body", "--helo", "client.sender.example"], "");
   assert.equal(swaks.code, 0, swaks.stdout + swaks.stderr);
   await waitForMessages(address, 2);
 
