@@ -12,7 +12,6 @@
 //   FLAGS in the same response (RFC 9051 §6.4.5).
 import type { Readable } from "node:stream";
 import { ReadStream } from "node:fs";
-import { StoreError } from "../../store/types.js";
 import type { MessageMeta } from "../../store/types.js";
 import type { FetchItem } from "../fetchatt.js";
 import { fetchResponseName, setsSeen } from "../fetchatt.js";
@@ -31,7 +30,7 @@ import {
 } from "../bodystructure.js";
 import { formatSet, setMatcher } from "../sequence.js";
 import type { ImapSession } from "../session/session.js";
-import { bad, no } from "../session/errors.js";
+import { bad, no, isGone } from "../session/errors.js";
 import { SELECTED, handler } from "./types.js";
 import { targetUids } from "./targets.js";
 
@@ -123,12 +122,6 @@ async function item(s: ImapSession, it: FetchItem, meta: MessageMeta, parsed: Pa
       return [literalHead(name, data.length, data.includes(0)), data]; // RFC 3516 §4.2 literal8 when NUL
     }
   }
-}
-
-/** Whether an error means the message is gone (expunged by another session meanwhile). */
-function isGone(err: unknown): boolean {
-  if (err instanceof StoreError) return err.code === "not-found";
-  return (err as NodeJS.ErrnoException | null)?.code === "ENOENT";
 }
 
 /** Opens every body range of one response before any of it is written, so a message removed

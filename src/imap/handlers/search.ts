@@ -2,18 +2,13 @@
 // (RFC 5182) and MODSEQ (RFC 7162 §3.1.5). Flags, dates, sizes and header keys are evaluated
 // from the metadata and stored structure; BODY/TEXT read each candidate body once.
 import type { MessageMeta } from "../../store/types.js";
-import { StoreError } from "../../store/types.js";
 import type { SearchKey } from "../search.js";
 import { compileSearch, renderEsearch, renderSearch, savedResult, textNeedles, usesModseq } from "../search.js";
 import { searchView } from "../searchview.js";
 import { isParsedMessage, type ParsedMessage } from "../mime.js";
 import { searchableText } from "../session/textsearch.js";
+import { isGone } from "../session/errors.js";
 import { SELECTED, handler } from "./types.js";
-
-function isGone(err: unknown): boolean {
-  if (err instanceof StoreError) return err.code === "not-found";
-  return (err as NodeJS.ErrnoException | null)?.code === "ENOENT";
-}
 
 /** Does the key read header fields or the Date: header (so an unparsed message must be parsed)? */
 function needsHeaders(k: SearchKey): boolean {

@@ -3,6 +3,8 @@
 //
 // Invariant: `text` is ours (never raw client bytes), so it is always safe to put on the wire.
 
+import { StoreError } from "../../store/types.js";
+
 export type ImapStatus = "NO" | "BAD";
 
 export class ImapError extends Error {
@@ -21,3 +23,10 @@ export class ImapError extends Error {
 
 export const no = (text: string, code: string | null = null): ImapError => new ImapError("NO", code, text);
 export const bad = (text: string, code: string | null = null): ImapError => new ImapError("BAD", code, text);
+
+/** The store no longer has the message: expunged by another session since this one looked
+ * (StoreError not-found, or its body file already unlinked). */
+export function isGone(err: unknown): boolean {
+  if (err instanceof StoreError) return err.code === "not-found";
+  return (err as NodeJS.ErrnoException | null)?.code === "ENOENT";
+}
