@@ -107,8 +107,12 @@ export class RawImap {
     return out;
   }
 
-  async startTls(server: TestServer): Promise<void> {
-    const r = await this.cmd("STARTTLS");
+  /** STARTTLS and the TLS handshake; `pipelined` is sent right after the command, in the same
+   * write (a misbehaving client: the server must discard it, RFC 9051 §6.2.1). */
+  async startTls(server: TestServer, pipelined = ""): Promise<void> {
+    const tag = `t${++this.n}`;
+    this.send(`${tag} STARTTLS\r\n${pipelined}`);
+    const r = await this.tagged(tag);
     if (!/ OK /.test(r)) throw new Error(r);
     this.socket.removeAllListeners("data");
     this.socket.removeAllListeners("close");

@@ -516,3 +516,17 @@ test("FETCH BODY[] racing an EXPUNGE in another session keeps the literal framin
     b.close();
   }
 });
+
+test("commands pipelined behind STARTTLS are discarded, never run after the handshake", async () => {
+  await server.addUser("wire-pipe@example.test", PASSWORD);
+  const c = await RawImap.connect(server);
+  try {
+    await c.startTls(server, `x1 LOGIN wire-pipe@example.test ${PASSWORD}\r\n`);
+    await new Promise((r) => setTimeout(r, 200));
+    assert.doesNotMatch(c.take(), /x1/); // no answer to the injected command
+    assert.match(await c.cmd("SELECT INBOX"), /^t\d+ BAD .*Log in first/m); // it did not log in
+    assert.ok(server.events().some((e) => e.event === "tls.starttls.discarded"));
+  } finally {
+    c.close();
+  }
+});
