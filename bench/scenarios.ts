@@ -10,6 +10,7 @@
 import { execFile } from "node:child_process";
 import { performance } from "node:perf_hooks";
 import { makeSetup, serve, withStore, type Served, type Setup } from "./lib/portcullis.js";
+import { startNxDns } from "./lib/dns.js";
 import { startDovecot, startPostfix, postfixAvailable, dovecotAvailable, findProgram, type DovecotInstance } from "./lib/peers.js";
 import { Wire, smtpReply, smtpSend, makeMessage, pop3Login, imapLogin, imapCommand, percentile } from "./lib/wire.js";
 
@@ -63,8 +64,15 @@ function sh(cmd: string, args: string[], timeoutMs: number): Promise<{ code: num
   });
 }
 
-async function withPortcullis<T>(o: { users: string[]; toml?: string; before?: (s: Setup) => Promise<void> }, fn: (srv: Served, setup: Setup) => Promise<T>): Promise<T> {
-  const setup = await makeSetup({ users: o.users.map((u) => [u, PASSWORD]), overridesToml: BENCH_LIMITS + (o.toml ?? "") });
+/** Runs fn against a fresh `portcullis serve`. Inbound SPF/DKIM/DMARC checks stay on
+ * (`mailauth: false` turns them off) and resolve through a local DNS server answering NXDOMAIN. */
+async function withPortcullis<T>(o: { users: string[]; toml?: string; mailauth?: boolean; before?: (s: Setup) => Promise<void> }, fn: (srv: Served, setup: Setup) => Promise<T>): Promise<T> {
+  const dns = await startNxDns();
+  const toml = `${BENCH_LIMITS}\n[outbound]\ndns_servers = ["${dns.server}"]\n${o.mailauth === false ? "\n[mailauth]\nenabled = false\n" : ""}${o.toml ?? ""}`;
+  const setup = await makeSetup({ users: o.users.map((u) => [u, PASSWORD]), overridesToml: toml }).catch(async (e: unknown) => {
+    await dns.stop();
+    throw e;
+  });
   let srv: Served | null = null;
   try {
     if (o.before) await o.before(setup);
@@ -73,6 +81,7 @@ async function withPortcullis<T>(o: { users: string[]; toml?: string; before?: (
   } finally {
     await srv?.stop();
     await setup.cleanup();
+    await dns.stop();
   }
 }
 
@@ -161,6 +170,12 @@ export async function scenarioSmtp(scale: Scale, withPeer: boolean): Promise<Row
     if (t.failed) log(`smtp: ${t.failed} transactions refused by Portcullis`);
   });
   void setupDir;
+  let noAuth: { rate: number; p50: number; p99: number } | null = null;
+  await withPortcullis({ users: [to], mailauth: false }, async (srv) => {
+    log("smtp: timing client against Portcullis with mailauth.enabled = false");
+    const t = await smtpTimed(srv.ports.smtp!, 20, scale.smtpMessagesPerSession, to);
+    noAuth = { rate: t.ok / t.seconds, p50: percentile(t.latencies, 50), p99: percentile(t.latencies, 99) };
+  });
   const q: typeof p & { deliveredRate: number | null } = { rateD: null, rate: null, tRate: null, p50: null, p99: null, stored: 0, deliveredRate: null };
   if (withPeer && postfixAvailable()) {
     const pf = await startPostfix({ users: [to] });
@@ -194,6 +209,10 @@ export async function scenarioSmtp(scale: Scale, withPeer: boolean): Promise<Row
   rows.push({ scenario: "smtp", metric: "timing client 20 sessions, rate", unit: "msg/s", portcullis: p.tRate, peer: q.tRate, peerName });
   rows.push({ scenario: "smtp", metric: "per-transaction latency p50", unit: "ms", portcullis: p.p50, peer: q.p50, peerName, note: "MAIL FROM sent → 250 after DATA" });
   rows.push({ scenario: "smtp", metric: "per-transaction latency p99", unit: "ms", portcullis: p.p99, peer: q.p99, peerName });
+  const na = noAuth as { rate: number; p50: number; p99: number } | null;
+  rows.push({ scenario: "smtp", metric: "timing client, Portcullis without SPF/DKIM/DMARC, rate", unit: "msg/s", portcullis: na?.rate ?? null, peer: q.tRate, peerName, note: "like for like: the private Postfix checks nothing either" });
+  rows.push({ scenario: "smtp", metric: "same, latency p50", unit: "ms", portcullis: na?.p50 ?? null, peer: q.p50, peerName });
+  rows.push({ scenario: "smtp", metric: "same, latency p99", unit: "ms", portcullis: na?.p99 ?? null, peer: q.p99, peerName });
   return rows;
 }
 
@@ -228,8 +247,16 @@ async function fillPortcullis(setup: Setup, user: string, count: number): Promis
 
 // ------------------------------------------------------------------ 2. IMAP workload mix
 
-async function imapMix(port: number, users: string[], seconds: number): Promise<{ ops: number; p99: number; errors: number; seconds: number }> {
+async function imapMix(port: number, users: string[], seconds: number): Promise<{ ops: number; p99: number; errors: number; seconds: number; perCommand: string }> {
   const lat: number[] = [];
+  const byCmd = new Map<string, number[]>();
+  const record = (cmd: string, ms: number) => {
+    lat.push(ms);
+    const k = cmd.split(" ")[0]!;
+    const l = byCmd.get(k) ?? [];
+    l.push(ms);
+    byCmd.set(k, l);
+  };
   let errors = 0;
   const t0 = performance.now();
   const end = t0 + seconds * 1000;
@@ -240,7 +267,7 @@ async function imapMix(port: number, users: string[], seconds: number): Promise<
       const op = async (cmd: string) => {
         const t = performance.now();
         const r = await imapCommand(w, `m${n++}`, cmd);
-        lat.push(performance.now() - t);
+        record(cmd, performance.now() - t);
         if (!r.ok) errors++;
         return r;
       };
@@ -257,7 +284,7 @@ async function imapMix(port: number, users: string[], seconds: number): Promise<
           w.write(`a${n} APPEND INBOX {${Buffer.byteLength(msg)}+}\r\n${msg}\r\n`);
           const t = performance.now();
           const ap = await w.readUntil((l) => l.startsWith(`a${n} `), 60_000);
-          lat.push(performance.now() - t);
+          record("APPEND", performance.now() - t);
           if (!ap || !ap[ap.length - 1]!.includes("OK")) errors++;
           await op(`STORE ${exists} +FLAGS.SILENT (\\Deleted)`);
           await op("EXPUNGE");
@@ -269,7 +296,8 @@ async function imapMix(port: number, users: string[], seconds: number): Promise<
     }),
   );
   const secs = (performance.now() - t0) / 1000;
-  return { ops: lat.length / secs, p99: percentile(lat, 99), errors, seconds: secs };
+  const perCommand = [...byCmd].map(([k, v]) => `${k} ${percentile(v, 50).toFixed(1)}/${percentile(v, 99).toFixed(0)}`).join(", ");
+  return { ops: lat.length / secs, p99: percentile(lat, 99), errors, seconds: secs, perCommand };
 }
 
 export async function scenarioImap(scale: Scale, withPeer: boolean): Promise<Row[]> {
@@ -284,11 +312,11 @@ export async function scenarioImap(scale: Scale, withPeer: boolean): Promise<Row
     }
     log(`imap: ${users.length} clients × ${scale.imapSeconds}s mix on ${scale.imapMailbox}-message mailboxes`);
     const r = await imapMix(srv.ports.imaps, users, scale.imapSeconds);
-    if (r.errors) note = `${r.errors} commands failed on Portcullis`;
+    note = `Portcullis p50/p99 ms per command: ${r.perCommand}${r.errors ? `; ${r.errors} commands failed` : ""}`;
     p = r;
   });
   const rows: Row[] = [];
-  const peerRun = async (performanceMode: boolean): Promise<{ ops: number; p99: number } | null> => {
+  const peerRun = async (performanceMode: boolean): Promise<{ ops: number; p99: number; perCommand: string } | null> => {
     if (!withPeer || !dovecotAvailable()) return null;
     const setup = await makeSetup();
     try {
@@ -307,7 +335,7 @@ export async function scenarioImap(scale: Scale, withPeer: boolean): Promise<Row
   const d2 = await peerRun(true);
   const pp = p as { ops: number; p99: number } | null;
   rows.push({ scenario: "imap", metric: `mix ${users.length} clients, ${scale.imapMailbox} msgs/mailbox, IMAPS`, unit: "ops/s", portcullis: pp?.ops ?? null, peer: d1?.ops ?? null, peerName: "Dovecot 2.3", note });
-  rows.push({ scenario: "imap", metric: "mix command latency p99", unit: "ms", portcullis: pp?.p99 ?? null, peer: d1?.p99 ?? null, peerName: "Dovecot 2.3" });
+  rows.push({ scenario: "imap", metric: "mix command latency p99", unit: "ms", portcullis: pp?.p99 ?? null, peer: d1?.p99 ?? null, peerName: "Dovecot 2.3", note: d1 ? `Dovecot p50/p99 ms per command: ${d1.perCommand}` : "" });
   rows.push({ scenario: "imap", metric: `mix ${users.length} clients, IMAPS`, unit: "ops/s", portcullis: pp?.ops ?? null, peer: d2?.ops ?? null, peerName: "Dovecot 2.3 performance mode" });
   rows.push({ scenario: "imap", metric: "mix command latency p99", unit: "ms", portcullis: pp?.p99 ?? null, peer: d2?.p99 ?? null, peerName: "Dovecot 2.3 performance mode" });
   return rows;
