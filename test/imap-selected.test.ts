@@ -75,3 +75,13 @@ test("a deleted mailbox is reported to the session", () => {
   assert.equal(sel.deleted, true);
   sel.close();
 });
+
+test("a session that lets too many updates pile up is marked for disconnection, memory stays bounded", async () => {
+  const { MAX_PENDING_EVENTS } = await import("../src/imap/session/selected.js");
+  const f = fakeStore();
+  const sel = new SelectedMailbox(f.store, MAILBOX, [1], false);
+  for (let i = 0; i <= MAX_PENDING_EVENTS; i++) f.emit({ kind: "flags", mailboxId: 7, changes: [{ uid: 1, modseq: 100 + i, flags: [] }] });
+  assert.equal(sel.overflow, true);
+  assert.equal(sel.hasPending, true);
+  sel.close();
+});

@@ -13,6 +13,9 @@ import type { FlagChange, MailboxEvent, Mailbox, Store } from "../../store/types
 import { formatSet } from "../sequence.js";
 import { renderFlagList, renderPermanentFlags, SYSTEM_FLAGS } from "../flags.js";
 
+/** Unannounced store events kept per session before it is disconnected instead. */
+export const MAX_PENDING_EVENTS = 100_000;
+
 export class SelectedMailbox {
   readonly mailboxId: number;
   readonly uidValidity: number;
@@ -22,6 +25,8 @@ export class SelectedMailbox {
   private pending: MailboxEvent[] = [];
   private readonly unsubscribe: () => void;
   deleted = false;
+  /** Too many unannounced changes were queued (see MAX_PENDING_EVENTS). */
+  overflow = false;
   /** Keywords announced in the FLAGS response (RFC 9051 §7.3.5). */
   readonly keywords = new Set<string>();
   /** Called when an event arrives (IDLE pushes it at once). */
@@ -34,7 +39,13 @@ export class SelectedMailbox {
     this.readOnly = readOnly;
     this.uids = uids;
     this.unsubscribe = store.subscribe(mailbox.id, (e) => {
-      this.pending.push(e);
+      if (this.overflow) return;
+      if (this.pending.length >= MAX_PENDING_EVENTS) {
+        // A client that sleeps while its mailbox changes massively: memory stays bounded; it is
+        // told BYE at its next command and resynchronises on reconnect (CONDSTORE/QRESYNC).
+        this.overflow = true;
+        this.pending = [];
+      } else this.pending.push(e);
       this.onEvent?.();
     });
   }
@@ -49,7 +60,7 @@ export class SelectedMailbox {
   }
 
   get hasPending(): boolean {
-    return this.pending.length > 0;
+    return this.pending.length > 0 || this.overflow;
   }
 
   /** Sequence number of a UID, 0 when not in the view. */

@@ -171,6 +171,11 @@ export class ImapSession {
   async flushUpdates(allowExpunge: boolean): Promise<void> {
     const sel = this.selected;
     if (!sel || !sel.hasPending) return;
+    if (sel.overflow) {
+      await this.untagged("BYE Too many changes to the mailbox; please reconnect");
+      this.ending = true;
+      return;
+    }
     const lines = sel.flush({ allowExpunge, qresync: this.qresync, condstore: this.condstore });
     if (lines.length > 0) await this.write(lines.join(""));
     if (sel.deleted) {
