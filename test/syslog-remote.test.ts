@@ -13,6 +13,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startTestServer } from "./helpers/server.js";
+import { generate as generateCert } from "selfsigned";
 import { generateTlsCertificate } from "../src/config/init.js";
 import { AUDIT_EVENTS, audit, createLogger } from "../src/log/audit.js";
 import { SyslogShipper } from "../src/log/syslog.js";
@@ -185,8 +186,26 @@ test("TCP: audit events arrive as RFC 5424 messages (facility 13, MSGID = event,
   }
 });
 
+/** A self-signed client certificate (extKeyUsage clientAuth), as a collector's CA would issue. */
+async function clientCertificate(name: string): Promise<{ cert: string; key: string }> {
+  const pems = await generateCert([{ name: "commonName", value: name }], {
+    keyType: "rsa",
+    keySize: 2048,
+    algorithm: "sha256",
+    extensions: [
+      { name: "basicConstraints", cA: false, critical: true },
+      { name: "keyUsage", digitalSignature: true, keyEncipherment: true, critical: true },
+      { name: "extKeyUsage", clientAuth: true },
+    ],
+  });
+  return { cert: pems.cert, key: pems.private };
+}
+
+let collectorMaterial: ReturnType<typeof generateTlsCertificate> | null = null;
+const collectorCert = (): ReturnType<typeof generateTlsCertificate> => (collectorMaterial ??= generateTlsCertificate("collector.test"));
+
 test("TLS (RFC 5425): shipped when the collector's certificate chains to log.remote.ca; nothing shipped without it", async () => {
-  const material = await generateTlsCertificate("collector.test");
+  const material = await collectorCert();
   const dir = await mkdtemp(join(tmpdir(), "portcullis-syslog-"));
   tmpDirs.push(dir);
   const caFile = join(dir, "collector-ca.pem");
@@ -217,6 +236,41 @@ test("TLS (RFC 5425): shipped when the collector's certificate chains to log.rem
     assert.match(String(warned.err), /self[- ]signed|unable to verify|certificate/i);
   } finally {
     await untrusted.stop();
+    await collector.close();
+  }
+});
+
+test("TLS mutual authentication (RFC 5425 §4.2): a collector that requires a client certificate gets log.remote.cert", async () => {
+  const material = await collectorCert();
+  const client = await clientCertificate("sender.test");
+  const dir = await mkdtemp(join(tmpdir(), "portcullis-syslog-"));
+  tmpDirs.push(dir);
+  const files = { ca: join(dir, "ca.pem"), cert: join(dir, "client.pem"), key: join(dir, "client-key.pem") };
+  await writeFile(files.ca, material.cert, { mode: 0o600 });
+  await writeFile(files.cert, client.cert, { mode: 0o600 });
+  await writeFile(files.key, client.key, { mode: 0o600 });
+  // The collector verifies senders against the client certificate (self-signed: its own CA).
+  const collector = await Collector.listen(
+    createTlsServer({ cert: material.cert, key: material.key, minVersion: "TLSv1.2", requestCert: true, rejectUnauthorized: true, ca: [client.cert] }),
+  );
+  const url = `tls://localhost:${collector.port}`;
+  try {
+    const anonymous = await startTestServer({ config: { log: { remote: { url, ca: files.ca, heartbeat: 0.3 } } } });
+    try {
+      await new Promise((r) => setTimeout(r, 800));
+      assert.equal(collector.messages.length, 0, "a sender without a certificate is refused by the collector");
+    } finally {
+      await anonymous.stop();
+    }
+    const server = await startTestServer({ config: { log: { remote: { url, ...files, heartbeat: 0.3 } } } });
+    try {
+      await collector.waitFor("server.start from the authenticated sender", () => collector.events("server.start").length === 1);
+      assert.deepEqual(collector.errors, []);
+    } finally {
+      await server.stop();
+    }
+    await assert.rejects(startTestServer({ config: { log: { remote: { url, cert: files.cert } } } }), /cert and key go together/);
+  } finally {
     await collector.close();
   }
 });

@@ -14,6 +14,7 @@ import { pino, type DestinationStream } from "pino";
 import { createLogger, type AuditLogger } from "../log/audit.js";
 import { SyslogShipper } from "../log/syslog.js";
 import type { Config } from "../config/schema.js";
+import { ConfigError } from "../config/load.js";
 import type { Store } from "../store/types.js";
 import type { BanList, ConnectionLimiter } from "../policy/types.js";
 import { Metrics } from "./metrics.js";
@@ -62,8 +63,10 @@ export async function observe(o: { log: AuditLogger; config: Config; dataDir: st
   let shipper: SyslogShipper | null = null;
   const remote = config.log.remote;
   if (remote) {
-    const ca = remote.ca ? await readFile(isAbsolute(remote.ca) ? remote.ca : resolve(o.dataDir, remote.ca)) : undefined;
-    shipper = new SyslogShipper({ url: remote.url, ca, hostname: config.server.hostname, queueSize: remote.queue_size, heartbeatMs: remote.heartbeat });
+    const read = async (p: string | undefined): Promise<Buffer | undefined> => (p ? readFile(isAbsolute(p) ? p : resolve(o.dataDir, p)) : undefined);
+    if ((remote.cert === undefined) !== (remote.key === undefined)) throw new ConfigError(["log.remote: cert and key go together (a client certificate needs its key)"]);
+    const [ca, cert, key] = await Promise.all([read(remote.ca), read(remote.cert), read(remote.key)]);
+    shipper = new SyslogShipper({ url: remote.url, ca, cert, key, hostname: config.server.hostname, queueSize: remote.queue_size, heartbeatMs: remote.heartbeat });
   }
   const s = shipper;
   const log = teeLogger(o.log, s ? [(l) => metrics.observe(l), (l) => s.write(l)] : [(l) => metrics.observe(l)]);

@@ -227,6 +227,9 @@ export const configSchema = z
             }),
             /** CA certificate (PEM) that signed the collector's certificate; default: the system CAs. Relative to the data directory. */
             ca: z.string().optional(),
+            /** Client certificate and key (PEM) for collectors that authenticate senders (RFC 5425 §4.2). Relative to the data directory. */
+            cert: z.string().optional(),
+            key: z.string().optional(),
             /** Audit events kept in memory while the collector is unreachable; the oldest are dropped beyond this. */
             queue_size: z.number().int().positive().max(1_000_000).default(10_000),
             /** Interval of the `log.heartbeat` event, so the collector can alert on silence. */

@@ -91,6 +91,9 @@ export interface SyslogShipperOptions {
   url: string;
   /** PEM CA certificate(s) for a TLS collector; default: the system CAs. */
   ca?: string | Buffer;
+  /** Client certificate and key (PEM) for collectors that authenticate senders (RFC 5425 §4.2). */
+  cert?: string | Buffer;
+  key?: string | Buffer;
   /** The HOSTNAME field: the server's host name. */
   hostname: string;
   appName?: string;
@@ -224,6 +227,8 @@ export class SyslogShipper {
             // RFC 5425 §5.2: the server (collector) is authenticated by its certificate and name.
             servername: isIP(host) ? undefined : host,
             ca: this.o.ca,
+            cert: this.o.cert, // RFC 5425 §4.2: mutual authentication when the collector asks for it
+            key: this.o.key,
             minVersion: "TLSv1.2",
             rejectUnauthorized: true,
           })
