@@ -437,6 +437,12 @@ test("CREATE-SPECIAL-USE, EXAMINE read-only, CLOSE vs UNSELECT, TRYCREATE, GETQU
     assert.doesNotMatch(close, /EXPUNGE/);
     assert.match(await c.cmd("STATUS INBOX (MESSAGES DELETED)"), /MESSAGES 2 DELETED 0/);
 
+    // RENAME INBOX to one of its children: the messages move, INBOX stays (empty).
+    assert.match(await c.cmd("RENAME INBOX INBOX/Old"), /OK/);
+    assert.match(await c.cmd("STATUS INBOX/Old (MESSAGES)"), /MESSAGES 2/);
+    assert.match(await c.cmd("STATUS INBOX (MESSAGES)"), /MESSAGES 0/);
+    assert.match(await c.cmd("RENAME Flagged Flagged/sub"), /^t\d+ NO \[CANNOT\]/m);
+
     await server.services.store.setQuota(account.id, 1024 * 1024);
     assert.match(await c.cmd('GETQUOTA ""'), /^\* QUOTA "" \(STORAGE \d+ 1024\)/m);
     assert.match(await c.cmd("GETQUOTAROOT INBOX"), /^\* QUOTAROOT INBOX ""\r\n\* QUOTA "" \(STORAGE \d+ 1024\)/m);

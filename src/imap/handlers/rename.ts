@@ -16,7 +16,8 @@ export default handler({
     const store = s.services.store;
     const src = await s.mailbox(from);
     if (to === "INBOX" || (await store.getMailbox(s.accountId, to))) throw no("Target mailbox already exists", "ALREADYEXISTS");
-    if (to.startsWith(from + "/")) throw no("Cannot rename a mailbox into itself", "CANNOT");
+    // INBOX may move its messages to one of its own children ("INBOX/Old"); others cannot nest in themselves.
+    if (from !== "INBOX" && to.startsWith(from + "/")) throw no("Cannot rename a mailbox into itself", "CANNOT");
     try {
       if (from === "INBOX") {
         const dst = await store.createMailbox(s.accountId, to);
