@@ -536,3 +536,26 @@ test("commands pipelined behind STARTTLS are discarded, never run after the hand
     c.close();
   }
 });
+
+test("BINARY (RFC 3516): APPEND a literal8 with NUL octets, FETCH BINARY answers with literal8", async () => {
+  await server.addUser("wire-binary@example.test", PASSWORD);
+  const c = await RawImap.connect(server, { implicitTls: true });
+  try {
+    await c.login("wire-binary@example.test");
+    const msg = Buffer.concat([
+      Buffer.from("Subject: binary\r\nMIME-Version: 1.0\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: binary\r\n\r\n"),
+      Buffer.from([0x41, 0x00, 0x42, 0x0d, 0x0a]),
+    ]);
+    c.take();
+    c.send(`b1 APPEND INBOX ~{${msg.length}}\r\n`);
+    await c.until((b) => b.startsWith("+"));
+    c.take();
+    c.send(Buffer.concat([msg, Buffer.from("\r\n")]));
+    assert.match(await c.tagged("b1"), /^b1 OK \[APPENDUID \d+ 1\]/m);
+    await c.cmd("SELECT INBOX");
+    const f = await c.cmd("FETCH 1 (BINARY.SIZE[1] BINARY.PEEK[1])");
+    assert.ok(f.includes("BINARY.SIZE[1] 5 BINARY[1] ~{5}\r\nA\u0000B\r\n)"), JSON.stringify(f));
+  } finally {
+    c.close();
+  }
+});
