@@ -222,6 +222,19 @@ function absolutePaths(config: Config, baseDir: string): Config {
       key: abs(config.tls.key),
       sni: config.tls.sni.map((s) => ({ ...s, cert: abs(s.cert), key: abs(s.key) })),
     },
+    log: {
+      ...config.log,
+      ...(config.log.remote
+        ? {
+            remote: {
+              ...config.log.remote,
+              ...(config.log.remote.ca !== undefined ? { ca: abs(config.log.remote.ca) } : {}),
+              ...(config.log.remote.cert !== undefined ? { cert: abs(config.log.remote.cert) } : {}),
+              ...(config.log.remote.key !== undefined ? { key: abs(config.log.remote.key) } : {}),
+            },
+          }
+        : {}),
+    },
   };
 }
 

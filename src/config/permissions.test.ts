@@ -5,7 +5,8 @@ import assert from "node:assert/strict";
 import { mkdtemp, writeFile, mkdir, rm, chmod } from "node:fs/promises";
 import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
-import { checkPermissions, formatProblems, shellQuote } from "./permissions.js";
+import { checkPermissions, formatProblems, keyFiles, shellQuote } from "./permissions.js";
+import { loadConfig } from "./load.js";
 
 async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), "portcullis-perm-"));
@@ -76,5 +77,35 @@ test("paths with spaces are quoted in the fix", async () => {
     const problems = await checkPermissions({ dataDir: sub, configFiles: [], keys: [] }, { user: userInfo().username });
     assert.equal(problems[0]!.fix, `chmod 700 '${sub}'`);
     assert.equal(shellQuote("it's"), `'it'\\''s'`);
+  });
+});
+
+test("the keys to check include TLS, SNI, the remote log's client key and every DKIM key, as absolute paths", async () => {
+  await withDir(async (dir) => {
+    await mkdir(join(dir, "dkim"), { mode: 0o700 });
+    await writeFile(join(dir, "dkim", "example.test.portcullis.pem"), "", { mode: 0o600 });
+    await writeFile(
+      join(dir, "portcullis.toml"),
+      [
+        `[server]`,
+        `hostname = "mail.example.test"`,
+        `[tls]`,
+        `cert = "tls/cert.pem"`,
+        `key = "tls/key.pem"`,
+        `sni = [{ name = "other.example.test", cert = "other.pem", key = "other-key.pem" }]`,
+        `[log.remote]`,
+        `url = "tls://127.0.0.1:6514"`,
+        `cert = "syslog-client.pem"`,
+        `key = "syslog-client.key"`,
+      ].join("\n"),
+      { mode: 0o600 },
+    );
+    const { config } = await loadConfig(join(dir, "portcullis.toml"));
+    assert.deepEqual(await keyFiles(config, dir), [
+      join(dir, "tls", "key.pem"),
+      join(dir, "other-key.pem"),
+      join(dir, "syslog-client.key"),
+      join(dir, "dkim", "example.test.portcullis.pem"),
+    ]);
   });
 });

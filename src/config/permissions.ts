@@ -36,9 +36,11 @@ function who(mode: number): string {
   return g && o ? "group and others" : g ? "group" : "others";
 }
 
-/** The private keys the configuration names, plus every DKIM key under <data>/dkim. */
+/** The private keys the configuration names (TLS, SNI, the remote log's client key), plus every
+ * DKIM key under <data>/dkim. */
 export async function keyFiles(config: Config, dataDir: string): Promise<string[]> {
   const keys = [config.tls.key, ...config.tls.sni.map((s) => s.key)];
+  if (config.log.remote?.key !== undefined) keys.push(config.log.remote.key);
   const dkimDir = join(dataDir, "dkim");
   try {
     for (const n of (await readdir(dkimDir)).sort()) if (n.endsWith(".pem")) keys.push(join(dkimDir, n));
