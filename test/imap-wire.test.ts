@@ -559,3 +559,26 @@ test("BINARY (RFC 3516): APPEND a literal8 with NUL octets, FETCH BINARY answers
     c.close();
   }
 });
+
+test("header SEARCH on messages stored without a structure (as SMTP delivers them)", async () => {
+  const account = await server.addUser("wire-unparsed@example.test", PASSWORD);
+  const { store } = server.services;
+  const inbox = (await store.getMailbox(account.id, "INBOX"))!;
+  const long = "X-Filler: " + "y".repeat(900) + "\r\n";
+  await store.appendMessage(inbox.id, { body: Buffer.from(sampleMessage("Quarterly report", "numbers\r\n")) });
+  await store.appendMessage(inbox.id, { body: Buffer.from(long.repeat(100) + sampleMessage("Huge header", "x\r\n")) }); // header > 64 KiB
+  await store.appendMessage(inbox.id, { body: Buffer.from("Subject: =?UTF-8?Q?Caf=C3=A9?=\r\nDate: Mon, 2 Mar 2026 09:00:00 +0100\r\n\r\nbody\r\n") });
+  const c = await RawImap.connect(server, { implicitTls: true });
+  try {
+    await c.login("wire-unparsed@example.test");
+    await c.cmd("SELECT INBOX");
+    assert.match(await c.cmd("UID SEARCH SUBJECT quarterly"), /^\* SEARCH 1\r$/m);
+    assert.match(await c.cmd("UID SEARCH SUBJECT huge"), /^\* SEARCH 2\r$/m);
+    assert.match(await c.cmd("UID SEARCH FROM bob@example.org"), /^\* SEARCH 1 2\r$/m);
+    assert.match(await c.cmd("UID SEARCH CHARSET UTF-8 SUBJECT {5}\r\ncafé"), /^\* SEARCH 3\r$/m);
+    assert.match(await c.cmd("UID SEARCH SENTON 2-Mar-2026"), /^\* SEARCH 3\r$/m);
+    assert.match(await c.cmd('UID SEARCH HEADER X-Filler ""'), /^\* SEARCH 2\r$/m);
+  } finally {
+    c.close();
+  }
+});

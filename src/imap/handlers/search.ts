@@ -5,10 +5,20 @@ import type { MessageMeta } from "../../store/types.js";
 import type { SearchKey } from "../search.js";
 import { compileSearch, renderEsearch, renderSearch, savedResult, textNeedles, usesModseq } from "../search.js";
 import { searchView } from "../searchview.js";
-import { isParsedMessage, type ParsedMessage } from "../mime.js";
+import { parseHeaderFields, type HeaderField, type ParsedMessage } from "../mime.js";
+import type { ImapSession } from "../session/session.js";
 import { searchableText } from "../session/textsearch.js";
 import { isGone } from "../session/errors.js";
 import { SELECTED, handler } from "./types.js";
+
+async function readHeaderFields(s: ImapSession, messageId: number, end: number): Promise<HeaderField[]> {
+  if (end <= 0) return [];
+  const stream = await s.services.store.openBody(messageId, { start: 0, end: end - 1 });
+  const chunks: Buffer[] = [];
+  for await (const c of stream) chunks.push(Buffer.isBuffer(c) ? c : Buffer.from(c as string));
+  const buf = Buffer.concat(chunks);
+  return parseHeaderFields(buf, 0, buf.length);
+}
 
 /** Does the key read header fields or the Date: header (so an unparsed message must be parsed)? */
 function needsHeaders(k: SearchKey): boolean {
@@ -49,21 +59,29 @@ export default handler({
       const uid = sel.uids[i]!;
       const meta = byUid.get(uid);
       if (!meta) continue; // expunged by another session, not yet announced
-      let parsed: ParsedMessage | null = isParsedMessage(meta.parsed) ? meta.parsed : null;
+      let parsed: ParsedMessage | null = s.shared.cache.peek(meta);
       let text: ((scope: "body" | "text", needle: string) => boolean) = () => false;
+      let readHeader: ((name: string) => string[]) | null = null;
       try {
-        if (!parsed && headers) parsed = await s.shared.cache.get(meta);
         if (needles.length > 0) {
           const body = await store.readBody(meta.id);
-          const p = parsed ?? (await s.shared.cache.get(meta));
-          const t = searchableText(body, p); // transfer encodings and charsets undone
+          parsed ??= await s.shared.cache.get(meta);
+          const t = searchableText(body, parsed); // transfer encodings and charsets undone
           text = (scope, needle) => (scope === "text" ? t.text : t.body).includes(needle);
+        } else if (!parsed && headers) {
+          // Stored without a structure (e.g. delivered by SMTP): read only its header.
+          parsed = (await s.shared.cache.headerOnly(meta)) ?? (await s.shared.cache.get(meta));
+        }
+        if (parsed?.headersTruncated && headers) {
+          // The stored header fields stop at MAX_SEARCH_HEADER_BYTES: read the whole header.
+          const fields = await readHeaderFields(s, meta.id, parsed.root.bodyStart);
+          readHeader = (name) => fields.filter((f) => f.name.toLowerCase() === name).map((f) => f.value);
         }
       } catch (err) {
         if (isGone(err)) continue; // expunged meanwhile by another session
         throw err;
       }
-      const view = searchView({ seq: i + 1, meta, parsed, textMatches: text });
+      const view = searchView({ seq: i + 1, meta, parsed, textMatches: text, ...(readHeader ? { readHeader } : {}) });
       if (pred(view)) {
         nums.push(cmd.uid ? uid : i + 1);
         matchedUids.push(uid);
