@@ -578,6 +578,14 @@ test("header SEARCH on messages stored without a structure (as SMTP delivers the
     assert.match(await c.cmd("UID SEARCH CHARSET UTF-8 SUBJECT {5}\r\ncafé"), /^\* SEARCH 3\r$/m);
     assert.match(await c.cmd("UID SEARCH SENTON 2-Mar-2026"), /^\* SEARCH 3\r$/m);
     assert.match(await c.cmd('UID SEARCH HEADER X-Filler ""'), /^\* SEARCH 2\r$/m);
+    // FETCH of header-level items reads only the header; a long one falls back to a full parse.
+    const f = await c.cmd("FETCH 1:2 (ENVELOPE BODY.PEEK[HEADER.FIELDS (SUBJECT)])");
+    assert.match(f, /^\* 1 FETCH \(ENVELOPE \("Sun, 22 Nov 2026 10:00:00 \+0000" "Quarterly report" /m);
+    assert.ok(f.includes('BODY[HEADER.FIELDS (SUBJECT)] {29}\r\nSubject: Quarterly report\r\n\r\n)'), f.slice(0, 400));
+    assert.ok(f.includes('BODY[HEADER.FIELDS (SUBJECT)] {24}\r\nSubject: Huge header\r\n\r\n)'));
+    const bs = await c.cmd("FETCH 1 (BODYSTRUCTURE RFC822.TEXT)");
+    if (process.env.IMAP_DEBUG) console.log(JSON.stringify(bs));
+    assert.match(bs, /BODYSTRUCTURE \("text" "plain" \("charset" "utf-8"\) NIL NIL "7bit" 9 1 NIL NIL NIL NIL\) RFC822\.TEXT \{9\}\r\nnumbers\r\n FLAGS \(\\Seen\)\)/i); // RFC822.TEXT sets \Seen
   } finally {
     c.close();
   }

@@ -42,6 +42,17 @@ const CHUNK = 64 * 1024;
 /** A piece of one FETCH response: text, or octets [start, end) of the stored body. */
 type Piece = string | Buffer | { start: number; end: number };
 
+/** Items answered from the top-level header alone (envelope, header sections): for a message
+ * stored without a structure, reading its header is enough. */
+function headerLevelOnly(items: readonly FetchItem[]): boolean {
+  return items.every(
+    (i) =>
+      i.type === "ENVELOPE" || i.type === "RFC822.HEADER" ||
+      (i.type === "BODY[]" && i.section.part.length === 0 && (i.section.text === "HEADER" || i.section.text === "HEADER.FIELDS" || i.section.text === "HEADER.FIELDS.NOT")) ||
+      !needsStructure([i]),
+  );
+}
+
 function needsStructure(items: readonly FetchItem[]): boolean {
   return items.some(
     (i) =>
@@ -215,6 +226,7 @@ export default handler({
     }
     const seen = !sel.readOnly && items.some(setsSeen);
     const structure = needsStructure(items);
+    const headerOnly = headerLevelOnly(items);
     for (let i = 0; i < uids.length; i += BATCH) {
       const metas = await store.getMessages(sel.mailboxId, uids.slice(i, i + BATCH));
       const addFlags = new Set<number>();
@@ -243,7 +255,9 @@ export default handler({
         const pieces: Piece[][] = [];
         let streams: Readable[];
         try {
-          const parsed = structure ? await s.shared.cache.get(meta) : null;
+          let parsed = structure ? s.shared.cache.peek(meta) : null;
+          if (structure && !parsed && headerOnly) parsed = await s.shared.cache.headerOnly(meta);
+          if (structure && !parsed) parsed = await s.shared.cache.get(meta);
           for (const it of its) pieces.push(await item(s, it, meta, parsed));
           streams = await openRanges(s, meta, pieces);
         } catch (err) {
