@@ -9,7 +9,9 @@
 // Invariants:
 // - Password authentication is refused unless conn.passwordAuthAllowed (threat model §1).
 // - Client input never crashes the session: parse errors become BAD with a useful text; a
-//   handler bug becomes "NO Internal error" and is logged as session.error.
+//   handler bug becomes "NO [SERVERBUG]" and is logged as session.error.
+// - Nothing is uploaded before login (APPEND literals are refused unread), and a streamed APPEND
+//   file is removed after its command whatever happened.
 // - Mailbox names are UTF-8 inside; on the wire they are modified UTF-7 unless the client
 //   enabled IMAP4rev2 or UTF8=ACCEPT (RFC 9051 §5.1, RFC 6855 §3).
 // - A selected mailbox's store subscription is released on every exit path.
