@@ -44,7 +44,7 @@ test("QRESYNC: VANISHED instead of EXPUNGE; CONDSTORE adds UID and MODSEQ to fla
   const sel = new SelectedMailbox(f.store, MAILBOX, [1, 2, 3, 4, 5], false);
   f.emit({ kind: "flags", mailboxId: 7, changes: [{ uid: 5, modseq: 20, flags: [] }] });
   f.emit({ kind: "expunge", mailboxId: 7, uids: [2, 3, 4], modseq: 21 });
-  assert.deepEqual(sel.flush({ allowExpunge: true, qresync: true, condstore: true }), ["* VANISHED 2:4\r\n", "* 2 FETCH (FLAGS () UID 5 MODSEQ (20))\r\n"]);
+  assert.deepEqual(sel.flush({ allowExpunge: true, qresync: true, condstore: true }), ["* VANISHED 2:4\r\n", "* 2 FETCH (FLAGS () UID 5 MODSEQ (21))\r\n"]); // wire MODSEQ = store + 1 (session/modseq.ts)
   sel.close();
 });
 

@@ -96,6 +96,13 @@ test("CONDSTORE/QRESYNC: a client resyncs flag changes and expunges made by anot
     await b.login("wire-qresync@example.test");
     for (let i = 1; i <= 5; i++) assert.match(await append(a, "INBOX", sampleMessage(`m${i}`)), /OK \[APPENDUID \d+ \d+\]/);
     assert.match(await a.cmd("ENABLE QRESYNC"), /^\* ENABLED QRESYNC/m);
+    // A mailbox nothing happened in still has a positive HIGHESTMODSEQ (RFC 7162 §7), below
+    // the MODSEQ of its first change.
+    await a.cmd("CREATE Fresh");
+    assert.match(await a.cmd("SELECT Fresh"), /OK \[HIGHESTMODSEQ 1\]/);
+    await append(a, "Fresh", sampleMessage("first change"));
+    assert.match(await a.cmd("FETCH 1 (MODSEQ)"), /^\* 1 FETCH \(UID 1 MODSEQ \(2\)\)/m);
+    assert.match(await a.cmd("UID FETCH 1:* (FLAGS) (CHANGEDSINCE 1)"), /^\* 1 FETCH \(UID 1 FLAGS \(\) MODSEQ \(2\)\)/m);
     const sel = await a.cmd("SELECT INBOX");
     const uidValidity = Number(/UIDVALIDITY (\d+)/.exec(sel)![1]);
     const modseq = Number(/HIGHESTMODSEQ (\d+)/.exec(sel)![1]);

@@ -3,6 +3,7 @@
 import { no } from "../session/errors.js";
 import { SELECTED, handler } from "./types.js";
 import { targetUids } from "./targets.js";
+import { toWire } from "../session/modseq.js";
 
 export default handler({
   name: "EXPUNGE",
@@ -25,7 +26,7 @@ export default handler({
     if (s.condstore) {
       // RFC 7162 §3.1.10: with CONDSTORE the tagged OK carries the new HIGHESTMODSEQ.
       const st = await store.mailboxStatus(sel.mailboxId);
-      return { code: `HIGHESTMODSEQ ${st.highestModseq}`, text: "EXPUNGE completed" };
+      return { code: `HIGHESTMODSEQ ${toWire(st.highestModseq)}`, text: "EXPUNGE completed" };
     }
   },
 });

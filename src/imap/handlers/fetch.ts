@@ -33,6 +33,7 @@ import type { ImapSession } from "../session/session.js";
 import { bad, no, isGone } from "../session/errors.js";
 import { SELECTED, handler } from "./types.js";
 import { targetUids } from "./targets.js";
+import { fromWire, toWire } from "../session/modseq.js";
 
 /** Messages read from the store per query; bodies are still streamed one at a time. */
 const BATCH = 2048;
@@ -85,7 +86,7 @@ async function item(s: ImapSession, it: FetchItem, meta: MessageMeta, parsed: Pa
     case "UID":
       return [`UID ${meta.uid}`];
     case "MODSEQ":
-      return [`MODSEQ (${meta.modseq})`];
+      return [`MODSEQ (${toWire(meta.modseq)})`];
     case "ENVELOPE":
       return [`ENVELOPE ${renderEnvelope(parsed!.envelope)}`];
     case "BODY":
@@ -219,7 +220,7 @@ export default handler({
     const store = s.services.store;
     const out = { buf: "" };
     if (a.vanished && a.changedSince !== null) {
-      const { vanished } = await store.changesSince(sel.mailboxId, a.changedSince);
+      const { vanished } = await store.changesSince(sel.mailboxId, fromWire(a.changedSince));
       const inSet = setMatcher(a.set, sel.uids[sel.uids.length - 1] ?? 0, { saved: s.savedUids });
       const wanted = vanished.filter(inSet);
       if (wanted.length > 0) out.buf += `* VANISHED (EARLIER) ${formatSet(wanted, { sort: true })}\r\n`;
@@ -247,7 +248,7 @@ export default handler({
         }
       }
       for (const meta of metas) {
-        if (a.changedSince !== null && meta.modseq <= a.changedSince) continue;
+        if (a.changedSince !== null && toWire(meta.modseq) <= a.changedSince) continue;
         const seq = sel.seqOf(meta.uid);
         if (seq === 0) continue;
         const its = addFlags.has(meta.uid) && !has("FLAGS") ? [...items, { type: "FLAGS" } as FetchItem] : items;

@@ -5,6 +5,7 @@ import type { Mailbox } from "../../store/types.js";
 import type { StatusItem } from "../commands.js";
 import type { ImapSession } from "../session/session.js";
 import { mailboxFromWire } from "../encode.js";
+import { toWire } from "../session/modseq.js";
 
 /** Reference and pattern joined (RFC 9051 §6.3.9), in UTF-8, INBOX spelled canonically. */
 export function fullPattern(s: ImapSession, reference: string, pattern: string): string {
@@ -77,7 +78,7 @@ export async function statusLine(s: ImapSession, mb: Mailbox, items: readonly St
       case "UNSEEN": out.push(`UNSEEN ${st.unseen}`); break;
       case "DELETED": out.push(`DELETED ${st.deleted}`); break;
       case "SIZE": out.push(`SIZE ${st.size}`); break;
-      case "HIGHESTMODSEQ": out.push(`HIGHESTMODSEQ ${st.highestModseq}`); break;
+      case "HIGHESTMODSEQ": out.push(`HIGHESTMODSEQ ${toWire(st.highestModseq)}`); break;
       case "RECENT": out.push("RECENT 0"); break;
       case "APPENDLIMIT": out.push(`APPENDLIMIT ${s.services.config.limits.max_message_size}`); break; // RFC 7889
     }

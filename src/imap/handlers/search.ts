@@ -10,6 +10,7 @@ import type { ImapSession } from "../session/session.js";
 import { searchableText } from "../session/textsearch.js";
 import { isGone } from "../session/errors.js";
 import { SELECTED, handler } from "./types.js";
+import { toWire } from "../session/modseq.js";
 
 async function readHeaderFields(s: ImapSession, messageId: number, end: number): Promise<HeaderField[]> {
   if (end <= 0) return [];
@@ -81,14 +82,14 @@ export default handler({
         if (isGone(err)) continue; // expunged meanwhile by another session
         throw err;
       }
-      const view = searchView({ seq: i + 1, meta, parsed, textMatches: text, ...(readHeader ? { readHeader } : {}) });
+      const view = searchView({ seq: i + 1, meta: { ...meta, modseq: toWire(meta.modseq) }, parsed, textMatches: text, ...(readHeader ? { readHeader } : {}) });
       if (pred(view)) {
         nums.push(cmd.uid ? uid : i + 1);
         matchedUids.push(uid);
         if (meta.modseq > maxModseq) maxModseq = meta.modseq;
       }
     }
-    const modseq = modseqUsed ? maxModseq : null;
+    const modseq = modseqUsed ? toWire(maxModseq) : null;
     const opts = prog.returnOpts;
     if (opts) {
       if (opts.save) {

@@ -12,6 +12,7 @@ import { SelectedMailbox } from "../session/selected.js";
 import { bad } from "../session/errors.js";
 import { renderFlagList, renderPermanentFlags, SYSTEM_FLAGS } from "../flags.js";
 import { formatSet, resolveUids } from "../sequence.js";
+import { fromWire, toWire } from "../session/modseq.js";
 
 type Cmd = Extract<ParsedCommand, { name: "SELECT" | "EXAMINE" }>;
 
@@ -49,12 +50,12 @@ async function open(s: ImapSession, cmd: Cmd, readOnly: boolean) {
     lines.push(`* OK [UIDVALIDITY ${mb.uidValidity}] UIDs valid\r\n`);
     lines.push(`* OK [UIDNEXT ${mb.uidNext}] Predicted next UID\r\n`);
     lines.push(`* OK [PERMANENTFLAGS ${readOnly ? "()" : renderPermanentFlags(kw)}] Flags permitted\r\n`);
-    lines.push(`* OK [HIGHESTMODSEQ ${mb.highestModseq}] Highest\r\n`); // RFC 7162 §3.1.2.1
+    lines.push(`* OK [HIGHESTMODSEQ ${toWire(mb.highestModseq)}] Highest\r\n`); // RFC 7162 §3.1.2.1
     if (s.rev2) lines.push(`* LIST () "/" ${s.nameOut(mb.name)}\r\n`); // RFC 9051 §6.3.2
     const q = cmd.args.qresync;
     if (q && q.uidValidity === mb.uidValidity) {
       // RFC 7162 §3.2.5.1: report what changed since the client's MODSEQ.
-      const changes = await store.changesSince(mb.id, q.modseq);
+      const changes = await store.changesSince(mb.id, fromWire(q.modseq));
       let vanished = changes.vanished;
       if (q.knownUids) {
         const known = new Set(resolveUids(q.knownUids, [...vanished].sort((a, b) => a - b)));
@@ -63,7 +64,7 @@ async function open(s: ImapSession, cmd: Cmd, readOnly: boolean) {
       if (vanished.length > 0) lines.push(`* VANISHED (EARLIER) ${formatSet(vanished, { sort: true })}\r\n`);
       for (const m of changes.changed) {
         const seq = sel.seqOf(m.uid);
-        if (seq > 0) lines.push(`* ${seq} FETCH (UID ${m.uid} FLAGS ${renderFlagList(m.flags)} MODSEQ (${m.modseq}))\r\n`);
+        if (seq > 0) lines.push(`* ${seq} FETCH (UID ${m.uid} FLAGS ${renderFlagList(m.flags)} MODSEQ (${toWire(m.modseq)}))\r\n`);
       }
     }
     await s.write(lines.join(""));

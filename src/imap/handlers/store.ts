@@ -6,6 +6,7 @@ import { checkSettableFlags, normaliseFlags, renderFlagList } from "../flags.js"
 import { formatSet } from "../sequence.js";
 import { SELECTED, handler } from "./types.js";
 import { targetUids } from "./targets.js";
+import { fromWire, toWire } from "../session/modseq.js";
 
 export default handler({
   name: "STORE",
@@ -20,7 +21,7 @@ export default handler({
     const uids = targetUids(s, a.set, cmd.uid);
     if (uids.length === 0) return;
     const store = s.services.store;
-    const res = await store.storeFlags(sel.mailboxId, uids, a.op, normaliseFlags(a.flags), a.unchangedSince ?? undefined);
+    const res = await store.storeFlags(sel.mailboxId, uids, a.op, normaliseFlags(a.flags), a.unchangedSince === null ? undefined : fromWire(a.unchangedSince));
     sel.dropOwn(res.changed);
     const modified = new Set(res.modified);
     const changed = new Map(res.changed.map((c) => [c.uid, c]));
@@ -38,7 +39,7 @@ export default handler({
       const flags = c ? c.flags : current.get(uid)?.flags;
       const modseq = c ? c.modseq : current.get(uid)?.modseq;
       if (flags === undefined) continue;
-      const extra = (withUid ? ` UID ${uid}` : "") + (s.condstore && modseq !== undefined ? ` MODSEQ (${modseq})` : "");
+      const extra = (withUid ? ` UID ${uid}` : "") + (s.condstore && modseq !== undefined ? ` MODSEQ (${toWire(modseq)})` : "");
       if (a.silent) {
         const fl = sel.noteFlags(flags);
         if (fl) lines.push(fl);

@@ -12,6 +12,7 @@
 import type { FlagChange, MailboxEvent, Mailbox, Store } from "../../store/types.js";
 import { formatSet } from "../sequence.js";
 import { renderFlagList, renderPermanentFlags, SYSTEM_FLAGS } from "../flags.js";
+import { toWire } from "./modseq.js";
 
 /** Unannounced store events kept per session before it is disconnected instead. */
 export const MAX_PENDING_EVENTS = 100_000;
@@ -168,7 +169,7 @@ export class SelectedMailbox {
       if (seq === 0) continue; // not yet announced, or gone
       // RFC 7162 §3.1.4: with CONDSTORE enabled, unsolicited FETCH carries UID and MODSEQ... and
       // RFC 7162 §3.2.4 (QRESYNC) requires the UID.
-      const extra = o.condstore ? ` UID ${c.uid} MODSEQ (${c.modseq})` : "";
+      const extra = o.condstore ? ` UID ${c.uid} MODSEQ (${toWire(c.modseq)})` : "";
       const fl = this.noteFlags(c.flags);
       if (fl) out.push(fl);
       out.push(`* ${seq} FETCH (FLAGS ${renderFlagList(c.flags)}${extra})\r\n`);
