@@ -31,6 +31,10 @@ export const OUTPUT_STALL_TIMEOUT_MS = 5 * 60_000;
 /** Input: the reader pauses the socket when this much unconsumed input is buffered. */
 export const INPUT_HIGH_WATER = 128 * 1024;
 
+/** Literals and BDAT chunks (readBytes/readStream) must complete within the command-line deadline
+ * plus their size at this rate: 50 MB may take up to ~3.5 hours, an 80-byte literal ~the deadline. */
+export const LITERAL_MIN_BYTES_PER_SECOND = 4096;
+
 /** SMTP: RFC 5321 §4.5.3.2 timeouts. */
 export const SMTP_COMMAND_TIMEOUT_MS = 5 * 60_000;
 export const SMTP_DATA_BLOCK_TIMEOUT_MS = 3 * 60_000;

@@ -123,6 +123,30 @@ test("idle timeout counts from the last byte; the line deadline from the line's 
   assert.ok(elapsed >= 450 && elapsed < 900, `line deadline after ${elapsed} ms`);
 });
 
+test("a dripped literal hits the command deadline plus its size at the minimum rate", async () => {
+  const { s, r } = setup({ idleTimeoutMs: 300, lineTimeoutMs: 500 });
+  const started = Date.now();
+  const p = r.readBytes(200); // 200 octets at 4096/s add ~49 ms to the 500 ms deadline
+  const drip = setInterval(() => s.write("x"), 100); // never idle, never done
+  await rejectsWith(p, "timeout");
+  clearInterval(drip);
+  const elapsed = Date.now() - started;
+  assert.ok(elapsed >= 500 && elapsed < 1000, `literal deadline after ${elapsed} ms`);
+});
+
+test("a dripped readStream hits the same deadline; a literal sent promptly is read in full", async () => {
+  const { s, r } = setup({ idleTimeoutMs: 300, lineTimeoutMs: 400 });
+  const got: Buffer[] = [];
+  const p = r.readStream(100, (c) => void got.push(c));
+  const drip = setInterval(() => s.write("y"), 100);
+  await rejectsWith(p, "timeout");
+  clearInterval(drip);
+  const ok = setup({ idleTimeoutMs: 300, lineTimeoutMs: 400 });
+  const q = ok.r.readBytes(10_000);
+  ok.s.write(Buffer.alloc(10_000, 0x61));
+  assert.equal((await q).length, 10_000);
+});
+
 test("the line deadline does not count time the server spent before reading", async () => {
   const { s, r } = setup({ lineTimeoutMs: 200 });
   s.write("partial");

@@ -17,7 +17,7 @@
 import type { Duplex } from "node:stream";
 import { InputBuffer } from "./framing.js";
 import { InputError, type Line } from "./types.js";
-import { INPUT_HIGH_WATER } from "./limits.js";
+import { INPUT_HIGH_WATER, LITERAL_MIN_BYTES_PER_SECOND } from "./limits.js";
 
 export interface ReaderOptions {
   /** No byte received while a read waits this long: timeout. 0 disables. */
@@ -34,6 +34,7 @@ type Pending =
   | { kind: "bytes"; n: number; got: number; parts: Buffer[]; resolve: (b: Buffer) => void; reject: (e: Error) => void; since: number }
   | {
       kind: "stream";
+      n: number;
       remaining: number;
       onChunk: (c: Buffer) => void | Promise<void>;
       busy: boolean;
@@ -170,7 +171,7 @@ export class Reader {
 
   readStream(n: number, onChunk: (chunk: Buffer) => void | Promise<void>): Promise<void> {
     return new Promise((resolve, reject) =>
-      this.start({ kind: "stream", remaining: n, onChunk, busy: false, resolve, reject, since: Date.now() }),
+      this.start({ kind: "stream", n, remaining: n, onChunk, busy: false, resolve, reject, since: Date.now() }),
     );
   }
 
@@ -300,6 +301,13 @@ export class Reader {
       // From the line's first byte, or from the read if the server was busy until then.
       const at = Math.max(p.since, this.lineStartAt) + this.lineMs;
       if (!best || at < best.at) best = { at, why: "command line not completed in time" };
+    }
+    if ((p.kind === "bytes" || p.kind === "stream") && this.lineMs > 0) {
+      // A literal is part of its command (RFC 9051 §4.3): dripping it byte by byte must not hold
+      // the connection longer than a dripped line would, plus the time its size needs at a
+      // modest minimum rate. Each byte resets the idle timer, so only this deadline catches it.
+      const at = p.since + this.lineMs + Math.ceil((p.n * 1000) / LITERAL_MIN_BYTES_PER_SECOND);
+      if (!best || at < best.at) best = { at, why: "literal not completed in time" };
     }
     return best;
   }

@@ -16,6 +16,7 @@
 // - stop() stops accepting, tells sessions (signal, shuttingDown), waits until the deadline,
 //   then destroys what is left.
 
+import { setMaxListeners } from "node:events";
 import net, { type Server, type Socket } from "node:net";
 import { networkInterfaces } from "node:os";
 import { randomBytes } from "node:crypto";
@@ -63,7 +64,15 @@ export class Gate {
   private readonly sessions = new Map<GateConnection, Promise<void>>();
   /** Sockets still in the admission pipeline (no Connection yet). */
   private readonly pending = new Set<Socket>();
-  private readonly shutdownController = new AbortController();
+  private readonly shutdownController = Gate.shutdownSignal();
+
+  /** One shutdown signal for all connections: each adds a listener, thousands at a time, which
+   * is not the leak Node's default limit of 10 listeners warns about. */
+  private static shutdownSignal(): AbortController {
+    const c = new AbortController();
+    setMaxListeners(0, c.signal);
+    return c;
+  }
   private tlsMgr: TlsManager | null = null;
   private started = false;
   private stopping: Promise<void> | null = null;
