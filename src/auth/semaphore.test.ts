@@ -56,15 +56,35 @@ test("Semaphore refuses a non-positive limit", () => {
   assert.throws(() => new Semaphore(0), RangeError);
 });
 
-test("KeyedLimiter caps per key, synchronously", () => {
-  const l = new KeyedLimiter(2);
-  const a1 = l.tryAcquire("192.0.2.1");
-  const a2 = l.tryAcquire("192.0.2.1");
+test("KeyedLimiter: at most `limit` per key in flight, the rest wait in order, refused past maxWaiting", async () => {
+  const l = new KeyedLimiter(2, 1);
+  const a1 = await l.acquire("192.0.2.1");
+  const a2 = await l.acquire("192.0.2.1");
   assert.ok(a1 && a2);
-  assert.equal(l.tryAcquire("192.0.2.1"), null);
-  assert.ok(l.tryAcquire("192.0.2.2"), "another key is independent");
-  a1();
-  a1(); // idempotent
-  assert.equal(l.count("192.0.2.1"), 1);
-  assert.ok(l.tryAcquire("192.0.2.1"));
+  const got: Array<(() => void) | null> = [];
+  const waiting = l.acquire("192.0.2.1").then((r) => got.push(r));
+  assert.equal(await l.acquire("192.0.2.1"), null, "the waiting line (1) is full");
+  assert.ok(await l.acquire("192.0.2.2"), "another key is independent");
+  await new Promise((r) => setImmediate(r));
+  assert.equal(got.length, 0, "still waiting while both slots are taken");
+  a1!();
+  a1!(); // idempotent
+  await waiting;
+  const third = got[0];
+  assert.ok(third, "the waiter got the freed slot");
+  assert.equal(l.count("192.0.2.1"), 2);
+  a2!();
+  third();
+  assert.equal(l.count("192.0.2.1"), 0);
+});
+
+test("KeyedLimiter: an aborted waiter leaves the line and idle keys are forgotten", async () => {
+  const l = new KeyedLimiter(1);
+  const a = await l.acquire("k");
+  const ac = new AbortController();
+  const w = l.acquire("k", ac.signal);
+  ac.abort(new Error("hung up"));
+  await assert.rejects(w, /hung up/);
+  a!();
+  assert.equal(l.size, 0);
 });

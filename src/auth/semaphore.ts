@@ -71,29 +71,50 @@ export class Semaphore {
   }
 }
 
-/** Counts work in flight per key (a client IP) and refuses above `limit`. */
+/** Caps work in flight per key (a client IP): at most `limit` at once; up to `maxWaiting` more
+ * wait their turn in FIFO order (a mail client opening several connections at once is normal,
+ * not an attack); beyond that the caller is refused. */
 export class KeyedLimiter {
-  readonly #counts = new Map<string, number>();
+  readonly #sems = new Map<string, Semaphore>();
 
-  constructor(readonly limit: number) {}
+  constructor(
+    readonly limit: number,
+    readonly maxWaiting: number = 16,
+  ) {}
 
-  /** Takes a slot for `key`, or returns null when `limit` are already taken. Synchronous, so
-   * two calls in the same tick cannot both pass. */
-  tryAcquire(key: string): (() => void) | null {
-    const n = this.#counts.get(key) ?? 0;
-    if (n >= this.limit) return null;
-    this.#counts.set(key, n + 1);
-    let released = false;
+  /** Takes a slot for `key`, waiting if need be; null when `maxWaiting` callers already wait.
+   * Rejects with the signal's reason if `signal` aborts while waiting. */
+  async acquire(key: string, signal?: AbortSignal): Promise<(() => void) | null> {
+    let sem = this.#sems.get(key);
+    if (!sem) {
+      sem = new Semaphore(this.limit);
+      this.#sems.set(key, sem);
+    }
+    if (sem.active >= this.limit && sem.waiting >= this.maxWaiting) return null;
+    const s = sem;
+    const forget = () => {
+      if (s.active === 0 && s.waiting === 0 && this.#sems.get(key) === s) this.#sems.delete(key);
+    };
+    let release: () => void;
+    try {
+      release = await s.acquire(signal);
+    } catch (err) {
+      forget();
+      throw err;
+    }
     return () => {
-      if (released) return;
-      released = true;
-      const m = (this.#counts.get(key) ?? 1) - 1;
-      if (m <= 0) this.#counts.delete(key);
-      else this.#counts.set(key, m);
+      release();
+      forget();
     };
   }
 
+  /** Slots in use for `key`. */
   count(key: string): number {
-    return this.#counts.get(key) ?? 0;
+    return this.#sems.get(key)?.active ?? 0;
+  }
+
+  /** Keys with work in flight or waiting (bounded memory: idle keys are dropped). */
+  get size(): number {
+    return this.#sems.size;
   }
 }

@@ -247,30 +247,37 @@ test("a failure that crosses the ban threshold answers banned", async () => {
   assert.equal(s.events()[0]!.reason, "banned");
 });
 
-test("at most max_concurrent_per_ip verifications per client IP", async () => {
-  const s = setup({ auth: { max_concurrent_per_ip: 1 } });
+test("at most max_concurrent_per_ip verifications per client IP; the others wait their turn", async () => {
+  const s = setup({ auth: { max_concurrent_per_ip: 1, hash_workers: 4 } });
   const first = s.auth.verifyPassword("alice@example.test", PASSWORD, ctx());
   const second = s.auth.verifyPassword("alice@example.test", PASSWORD, ctx());
   const otherIp = s.auth.verifyPassword("alice@example.test", PASSWORD, ctx({ remoteAddress: "198.51.100.7" }));
   const [r1, r2, r3] = await Promise.all([first, second, otherIp]);
   assert.equal(r1.ok, true);
-  assert.equal(r2.ok === false && r2.reason, "throttled");
+  assert.equal(r2.ok, true, "a client's parallel logins are served one after the other");
   assert.equal(r3.ok, true);
+  assert.equal(s.hasher.peak, 2, "one from 192.0.2.x and one from 198.51.100.7 at a time, never two from one IP");
   assert.equal(s.throttle.calls.filter((c) => c[0] === "failure").length, 0, "not counted as a guess");
-  // Once the first is done, the IP may try again.
-  assert.equal((await s.auth.verifyPassword("alice@example.test", PASSWORD, ctx())).ok, true);
+});
+
+test("logins from one IP past the waiting line are refused as throttled, not counted as guesses", async () => {
+  const s = setup({ auth: { max_concurrent_per_ip: 1, hash_workers: 4 } });
+  const all = await Promise.all(Array.from({ length: 19 }, () => s.auth.verifyPassword("alice@example.test", PASSWORD, ctx())));
+  const refused = all.filter((r) => r.ok === false);
+  assert.equal(refused.length, 2, "1 in flight + 16 waiting are served; the 18th and 19th are refused");
+  for (const r of refused) assert.equal(r.ok === false && r.reason, "throttled");
+  assert.equal(s.throttle.calls.filter((c) => c[0] === "failure").length, 0);
 });
 
 test("the per-IP cap counts an IPv6 /64 as one client", async () => {
-  const s = setup({ auth: { max_concurrent_per_ip: 1 } });
+  const s = setup({ auth: { max_concurrent_per_ip: 1, hash_workers: 4 } });
   const [a, c, d] = await Promise.all([
     s.auth.verifyPassword("alice@example.test", PASSWORD, ctx({ remoteAddress: "2001:db8:1:2::1" })),
     s.auth.verifyPassword("alice@example.test", PASSWORD, ctx({ remoteAddress: "2001:db8:1:2:ffff::9" })),
     s.auth.verifyPassword("alice@example.test", PASSWORD, ctx({ remoteAddress: "2001:db8:1:3::1" })),
   ]);
-  assert.equal(a.ok, true);
-  assert.equal(c.ok === false && c.reason, "throttled");
-  assert.equal(d.ok, true, "another /64 is another client");
+  assert.ok(a.ok && c.ok && d.ok);
+  assert.equal(s.hasher.peak, 2, "the two addresses of one /64 never verify at the same time; the other /64 runs beside them");
 });
 
 test("hash_workers bounds argon2 verifications across all clients", async () => {

@@ -200,8 +200,9 @@ export class DefaultAuthService implements AuthService {
     }
   }
 
-  /** The throttle, then (for password checks) a slot among this IP's verifications in flight,
-   * then the throttle's delay. */
+  /** The throttle, then (for password checks) a slot among this IP's verifications in flight
+   * (waiting in line behind the IP's other logins, refused only when too many wait), then the
+   * throttle's delay. */
   async #gate(ctx: AuthContext, mechanism: string, user: string, claimSlot: boolean): Promise<{ ok: true; release: () => void } | Failure> {
     const ip = ctx.remoteAddress;
     const verdict = this.#throttle.before(ip, user);
@@ -210,7 +211,13 @@ export class DefaultAuthService implements AuthService {
     }
     let release = () => {};
     if (claimSlot) {
-      const slot = this.#perIp.tryAcquire(clientKey(ip));
+      let slot: (() => void) | null;
+      try {
+        slot = await this.#perIp.acquire(clientKey(ip), ctx.signal);
+      } catch (err) {
+        if (ctx.signal?.aborted) return this.#failed(ctx, mechanism, user, "aborted", FAILURE_MESSAGES.aborted);
+        throw err;
+      }
       if (slot === null) {
         return this.#failed(ctx, mechanism, user, "throttled", "too many logins in progress from this address, try again later", {
           detail: "max_concurrent_per_ip",

@@ -148,7 +148,7 @@ export const configSchema = z
         never_ban: z.array(network).default([]),
         /** Concurrent password verifications (argon2id) in the worker pool. */
         hash_workers: z.number().int().positive().max(64).default(2),
-        /** Concurrent verifications per client IP. */
+        /** Concurrent verifications per client IP; more wait in line (up to 16), beyond that refused. */
         max_concurrent_per_ip: z.number().int().positive().default(2),
       })
       .strict()
