@@ -7,6 +7,8 @@ import assert from "node:assert/strict";
 import nodemailer from "nodemailer";
 import { startTestServer, type TestServer } from "./helpers/server.js";
 import { RawSmtp, run, python, inbox, eventsNamed, message } from "./fixtures/smtp-client.js";
+import { isParsedMessage, parseMessage } from "../src/imap/mime.js";
+import { renderBodyStructure } from "../src/imap/bodystructure.js";
 
 let srv: TestServer;
 
@@ -42,6 +44,29 @@ test("swaks: mail to a local user arrives in INBOX with Return-Path and Received
   assert.ok(received, "smtp.received audit event");
   assert.equal(received.sender, "sender@other.example");
   assert.equal(received.recipients, 1);
+});
+
+test("delivered mail is stored with its MIME structure, parsed once, identical to a fresh parse", async () => {
+  const transport = nodemailer.createTransport({ host: "127.0.0.1", port: srv.ports.smtp, secure: false, ignoreTLS: true });
+  await transport.sendMail({
+    from: "Parse Once <p1@other.example>",
+    to: "bob@example.test",
+    subject: "parsed at delivery",
+    text: "plain part",
+    attachments: [{ filename: "a.txt", content: "attached" }],
+  });
+  transport.close();
+  const bob = await srv.services.store.getAccount("bob@example.test");
+  const inboxBox = await srv.services.store.getMailbox(bob!.id, "INBOX");
+  const metas = await srv.services.store.listMessages(inboxBox!.id);
+  const stored = [];
+  for (const m of metas) if ((await srv.services.store.readBody(m.id)).includes("Subject: parsed at delivery")) stored.push(m);
+  assert.equal(stored.length, 1);
+  const meta = stored[0]!;
+  assert.ok(isParsedMessage(meta.parsed), "MessageMeta.parsed holds the structure");
+  const fresh = parseMessage(await srv.services.store.readBody(meta.id));
+  assert.equal(renderBodyStructure(meta.parsed), renderBodyStructure(fresh));
+  assert.match(renderBodyStructure(meta.parsed), /^\(\("TEXT" "PLAIN"/i, "multipart/mixed with a text part first");
 });
 
 test("nodemailer: several recipients, an alias and plus-addressing; each account gets one copy", async () => {

@@ -22,7 +22,7 @@
 // - Temp files made here are removed whatever happens (the store may already have renamed them).
 // - The file handed to the store is complete (closed) before store.deliver(), which fsyncs it.
 
-import { open, rm, stat } from "node:fs/promises";
+import { open, readFile, rm, stat } from "node:fs/promises";
 import { createReadStream, createWriteStream } from "node:fs";
 import { pipeline } from "node:stream/promises";
 import type { Helo, Transaction } from "./state.js";
@@ -36,6 +36,19 @@ import { StoreError } from "../store/types.js";
 import { audit } from "../log/audit.js";
 import type { Store, Id } from "../store/types.js";
 import { stripOwnAuthResults, verifyInbound, VerifyTimeout, type InboundVerdict } from "../mailauth/verify.js";
+import { parseMessage, type ParsedMessage } from "../imap/mime.js";
+
+/** Messages up to this size are parsed at delivery; larger ones are parsed by IMAP on demand, so
+ * that one delivery never holds more than this in memory. */
+const PARSE_AT_DELIVERY_MAX = 16 * 1024 * 1024;
+
+/** The message's MIME structure (ENVELOPE, BODYSTRUCTURE, part offsets, searchable headers),
+ * parsed once here and stored with it, so IMAP FETCH and header SEARCH never re-read the body.
+ * The spooled file always has CRLF line ends (bare CR/LF are refused in DATA and BDAT). */
+async function parseOnce(body: { path: string; size: number }): Promise<ParsedMessage | null> {
+  if (body.size > PARSE_AT_DELIVERY_MAX) return null;
+  return parseMessage(await readFile(body.path));
+}
 
 /** Creates the spool for a transaction, with Return-Path: and our Received: already written. */
 export async function openSpool(s: Session, helo: Helo, tx: Transaction): Promise<Spool> {
@@ -122,7 +135,7 @@ export async function acceptMessage(s: Session, tx: Transaction, spool: Spool): 
         if (!inbox) throw new Error(`account ${accountId} has no INBOX`);
         mailboxIds.push(inbox.id);
       }
-      await store.deliver(mailboxIds, { body: localBody, internalDate: new Date() });
+      await store.deliver(mailboxIds, { body: localBody, internalDate: new Date(), parsed: await parseOnce(localBody) });
     }
     for (const q of queueBodies) {
       const queued = await store.enqueue({
