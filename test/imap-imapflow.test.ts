@@ -207,10 +207,10 @@ test("two sessions: an IDLE session sees SMTP delivery and another session's APP
       port: server.ports.smtp,
       secure: false,
       tls: { ca: server.caCert, servername: "localhost" },
-      name: "client.example.org",
+      name: "client.sender.example",
     });
     try {
-      await transport.sendMail({ from: "someone@example.org", to: user, subject: "pushed by SMTP", text: "hello idle\n" });
+      await transport.sendMail({ from: "someone@sender.example", to: user, subject: "pushed by SMTP", text: "hello idle\n" });
     } finally {
       transport.close();
     }
