@@ -12,6 +12,7 @@
 
 import { isIPv4, isIPv6 } from "node:net";
 import { PROXY_V1_MAX, PROXY_V2_MAX } from "./limits.js";
+import { formatIp } from "../policy/cidr.js";
 
 export interface ProxyEndpoint {
   address: string;
@@ -136,30 +137,12 @@ function ipv4(b: Buffer): string {
   return `${b[0]}.${b[1]}.${b[2]}.${b[3]}`;
 }
 
-/** RFC 5952 §4 text form: lower case, no leading zeros, the longest run (>= 2) of zero groups
- * compressed to "::"; an IPv4-mapped address (::ffff:a.b.c.d) is given as plain IPv4. */
+/** RFC 5952 §4 text form (via the policy's one formatter); an IPv4-mapped address
+ * (::ffff:a.b.c.d) is given as plain IPv4, as bans and access rules expect. */
 export function ipv6(b: Buffer): string {
-  const groups: number[] = [];
-  for (let i = 0; i < 16; i += 2) groups.push(b.readUInt16BE(i));
-  if (groups.slice(0, 5).every((g) => g === 0) && groups[5] === 0xffff) return ipv4(b.subarray(12, 16));
-  let bestStart = -1;
-  let bestLen = 0;
-  for (let i = 0; i < 8; ) {
-    if (groups[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && groups[j] === 0) j++;
-    if (j - i > bestLen) {
-      bestStart = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  const hex = groups.map((g) => g.toString(16));
-  if (bestLen < 2) return hex.join(":");
-  return `${hex.slice(0, bestStart).join(":")}::${hex.slice(bestStart + bestLen).join(":")}`;
+  const value = (b.readBigUInt64BE(0) << 64n) | b.readBigUInt64BE(8);
+  if (value >> 32n === 0xffffn) return formatIp({ family: 4, value: value & 0xffffffffn });
+  return formatIp({ family: 6, value });
 }
 
 /** Builds a v2 header (for tests and tools). */
