@@ -67,6 +67,17 @@ async function main(): Promise<void> {
     node: process.version,
     loadavgAtStart: loadavg().map((x) => x.toFixed(2)).join(" "),
   };
+  // The client side holds every idle connection open: check the open-file limit up front.
+  if (names.includes("idle")) {
+    const need = Math.max(...scale.idleCounts) + 200;
+    let soft = Infinity;
+    try {
+      soft = Number(execFileSync("sh", ["-c", "ulimit -n"]).toString().trim()) || Infinity;
+    } catch {
+      /* unknown: try anyway */
+    }
+    if (soft < need) throw new Error(`idle at scale ${scale.name} needs ${need} open files; raise it first: ulimit -n ${need * 2}`);
+  }
   const started = new Date();
   const rows: Row[] = [];
   const failures: string[] = [];

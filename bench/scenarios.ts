@@ -7,7 +7,8 @@
 // Invariants: every process a scenario starts is stopped in a `finally`; every scratch directory
 // is removed; no scenario assumes a protocol module exists (IMAP rows say "skipped" without it).
 
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
 import { performance } from "node:perf_hooks";
 import { makeSetup, serve, withStore, type Served, type Setup } from "./lib/portcullis.js";
 import { startNxDns } from "./lib/dns.js";
@@ -76,7 +77,7 @@ async function withPortcullis<T>(o: { users: string[]; toml?: string; mailauth?:
   let srv: Served | null = null;
   try {
     if (o.before) await o.before(setup);
-    srv = await serve(setup.configFile, { compiled: true });
+    srv = await serve(setup.configFile, { compiled: true, nofile: 65_536 });
     return await fn(srv, setup);
   } finally {
     await srv?.stop();
@@ -381,7 +382,9 @@ export async function scenarioIdle(scale: Scale, withPeer: boolean): Promise<Row
         await settle();
         const before = srv.rss();
         log(`idle: ${n} ${tls ? "TLS" : "plain"} IDLE connections to Portcullis`);
+        const t0 = performance.now();
         const conns = await openIdle(port, users, n, tls);
+        note = `Portcullis: ${n} connect+LOGIN+SELECT+IDLE took ${((performance.now() - t0) / 1000).toFixed(1)} s`;
         await settle();
         p = (srv.rss() - before) / n;
         for (const c of conns) c.close();
@@ -399,11 +402,13 @@ export async function scenarioIdle(scale: Scale, withPeer: boolean): Promise<Row
               await settle();
               const before = dv.memory();
               log(`idle: ${n} ${tls ? "TLS" : "plain"} IDLE connections to Dovecot${perf ? " (performance mode)" : ""}`);
+              const t0 = performance.now();
               const conns = await openIdle(tls ? dv.ports.imaps : dv.ports.imap, users, n, tls);
+              const took = (performance.now() - t0) / 1000;
               await settle();
               const after = dv.memory();
               d = (after.pss - before.pss) / n;
-              dnote = `PSS summed over ${after.processes} processes (RSS sum ${((after.rss - before.rss) / n / 1024).toFixed(0)} KiB/conn)`;
+              dnote = `Dovecot: opening took ${took.toFixed(1)} s; PSS summed over ${after.processes} processes (RSS sum ${((after.rss - before.rss) / n / 1024).toFixed(0)} KiB/conn)`;
               for (const c of conns) c.close();
             });
           } catch (e) {
@@ -558,45 +563,27 @@ async function attack(port: number, user: string, seconds: number): Promise<Atta
     return { lat, fails };
   };
   const base = await legit(performance.now() + (seconds * 1000) / 2);
-  let attempts = 0;
-  let refused = 0;
-  let stop = false;
-  const replies = new Set<string>();
-  // The attacker: 8 parallel loops from 127.0.0.2, wrong passwords for the same account, as
-  // fast as the server lets it (a refused or closed connection is retried at once).
-  const attackers = Array.from({ length: 8 }, async () => {
-    while (!stop) {
-      let w: Wire;
-      try {
-        w = await Wire.connect({ port, tls: true, localAddress: "127.0.0.2", connectTimeoutMs: 5000 });
-      } catch {
-        refused++;
-        await new Promise((r) => setTimeout(r, 5));
-        continue;
-      }
-      try {
-        const g = await w.readLine(5000);
-        if (!g?.startsWith("+OK")) {
-          refused++;
-          continue;
-        }
-        while (!stop && !w.ended) {
-          attempts++;
-          w.write(`USER ${user}\r\nPASS wrong-${attempts}\r\n`);
-          const u = await w.readLine(10_000);
-          const r = await w.readLine(10_000);
-          for (const reply of [u, r]) if (reply && !reply.startsWith("+OK") && replies.size < 5) replies.add(reply.slice(0, 80));
-          if (r?.startsWith("+OK")) throw new Error("attacker logged in?!");
-        }
-      } finally {
-        w.close();
-      }
-    }
-  });
-  await new Promise((r) => setTimeout(r, 300));
+  // The attacker runs in its own process (bench/attacker.ts) so that its work does not slow the
+  // legitimate client's measurements here.
+  const child = spawn(process.execPath, ["--import", import.meta.resolve("tsx"), fileURLToPath(new URL("./attacker.ts", import.meta.url)), String(port), user, "8"], { stdio: ["ignore", "pipe", "inherit"] });
+  let out = "";
+  child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<void>((r) => child.once("exit", () => r()));
+  await new Promise((r) => setTimeout(r, 1500)); // tsx start-up, then the attack is under way
   const under = await legit(performance.now() + seconds * 1000);
-  stop = true;
-  await Promise.all(attackers);
+  child.kill("SIGTERM");
+  const t = setTimeout(() => child.kill("SIGKILL"), 30_000);
+  await exited;
+  clearTimeout(t);
+  const a = (() => {
+    try {
+      return JSON.parse(out) as { attempts: number; refused: number; replies: string[] };
+    } catch {
+      return { attempts: -1, refused: -1, replies: [`attacker output: ${out.slice(0, 100)}`] };
+    }
+  })();
+  const { attempts, refused } = a;
+  const replies = new Set(a.replies);
   return {
     baseP50: percentile(base.lat, 50),
     baseP99: percentile(base.lat, 99),

@@ -111,8 +111,12 @@ export function rssOf(pid: number): number {
 }
 
 /** Starts `portcullis serve --config FILE` and resolves once it listens. */
-export async function serve(configFile: string, o: { compiled?: boolean; timeoutMs?: number } = {}): Promise<Served> {
-  const child = spawn(process.execPath, [...cliCommand(o.compiled ?? false), "serve", "--config", configFile], {
+export async function serve(configFile: string, o: { compiled?: boolean; timeoutMs?: number; nofile?: number } = {}): Promise<Served> {
+  // With `nofile`, the child's open-file limit is raised through prlimit(1), which execs the
+  // command in the same process (so `pid` is still the server's).
+  const args = [...cliCommand(o.compiled ?? false), "serve", "--config", configFile];
+  const usePrlimit = o.nofile !== undefined && existsSync("/usr/bin/prlimit");
+  const child = spawn(usePrlimit ? "/usr/bin/prlimit" : process.execPath, usePrlimit ? [`--nofile=${o.nofile}:${o.nofile}`, process.execPath, ...args] : args, {
     stdio: ["ignore", "pipe", "pipe"],
     env: { ...process.env, PORTCULLIS_CONFIG: "" },
   });
