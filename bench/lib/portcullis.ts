@@ -6,7 +6,7 @@
 // Invariants: only processes started here are signalled, by their pid; stop() always ends the
 // child (SIGTERM, then SIGKILL after a deadline); a setup's directory is removed by its cleanup().
 
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { mkdtemp, mkdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -115,8 +115,12 @@ export async function serve(configFile: string, o: { compiled?: boolean; timeout
   // With `nofile`, the child's open-file limit is raised through prlimit(1), which execs the
   // command in the same process (so `pid` is still the server's).
   const args = [...cliCommand(o.compiled ?? false), "serve", "--config", configFile];
-  const usePrlimit = o.nofile !== undefined && existsSync("/usr/bin/prlimit");
-  const child = spawn(usePrlimit ? "/usr/bin/prlimit" : process.execPath, usePrlimit ? [`--nofile=${o.nofile}:${o.nofile}`, process.execPath, ...args] : args, {
+  // The soft limit is raised up to the hard one (raising the hard limit needs privileges a
+  // container often lacks).
+  const limits = o.nofile !== undefined ? fileLimits() : null;
+  const nofile = limits && o.nofile! > limits.soft ? Math.min(o.nofile!, limits.hard) : null;
+  const usePrlimit = nofile !== null && nofile > limits!.soft && existsSync("/usr/bin/prlimit");
+  const child = spawn(usePrlimit ? "/usr/bin/prlimit" : process.execPath, usePrlimit ? [`--nofile=${nofile}:${limits!.hard}`, process.execPath, ...args] : args, {
     stdio: ["ignore", "pipe", "pipe"],
     env: { ...process.env, PORTCULLIS_CONFIG: "" },
   });
@@ -195,6 +199,16 @@ export async function serve(configFile: string, o: { compiled?: boolean; timeout
       await exited;
     },
   };
+}
+
+/** This process's open-file limits (inherited by children), from the shell's ulimit. */
+export function fileLimits(): { soft: number; hard: number } {
+  const read = (flag: string): number => {
+    const r = spawnSync("sh", ["-c", `ulimit ${flag}`]);
+    const v = r.stdout.toString().trim();
+    return v === "unlimited" ? Number.MAX_SAFE_INTEGER : Number(v) || 1024;
+  };
+  return { soft: read("-Sn"), hard: read("-Hn") };
 }
 
 function readdirCount(dir: string): number {
