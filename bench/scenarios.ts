@@ -521,6 +521,9 @@ export async function scenarioLarge(scale: Scale, withPeer: boolean): Promise<Ro
 // ------------------------------------------------------------------ 5. Login under attack
 
 interface AttackResult {
+  /** Legit logins under attack from another /24 (127.9.0.1). */
+  otherP50: number;
+  otherP99: number;
   baseP50: number;
   baseP99: number;
   p50: number;
@@ -533,10 +536,10 @@ interface AttackResult {
 }
 
 /** One legitimate POP3S login: connect + TLS + greeting + USER/PASS; returns ms or -1. */
-async function legitLogin(port: number, user: string): Promise<number> {
+async function legitLogin(port: number, user: string, localAddress: string): Promise<number> {
   const t = performance.now();
   try {
-    const w = await Wire.connect({ port, tls: true, localAddress: "127.0.0.1" });
+    const w = await Wire.connect({ port, tls: true, localAddress });
     try {
       const g = await w.readLine();
       if (!g?.startsWith("+OK")) return -1;
@@ -552,11 +555,11 @@ async function legitLogin(port: number, user: string): Promise<number> {
 }
 
 async function attack(port: number, user: string, seconds: number): Promise<AttackResult> {
-  const legit = async (until: number) => {
+  const legit = async (until: number, from = "127.0.0.1") => {
     const lat: number[] = [];
     let fails = 0;
     while (performance.now() < until) {
-      const ms = await legitLogin(port, user);
+      const ms = await legitLogin(port, user, from);
       if (ms < 0) fails++;
       else lat.push(ms);
     }
@@ -570,7 +573,9 @@ async function attack(port: number, user: string, seconds: number): Promise<Atta
   child.stdout.on("data", (d: Buffer) => (out += d.toString()));
   const exited = new Promise<void>((r) => child.once("exit", () => r()));
   await new Promise((r) => setTimeout(r, 1500)); // tsx start-up, then the attack is under way
-  const under = await legit(performance.now() + seconds * 1000);
+  const under = await legit(performance.now() + (seconds * 1000) / 2);
+  // The same user from another /24 (the attacker's network is throttled as a whole).
+  const other = await legit(performance.now() + (seconds * 1000) / 2, "127.9.0.1");
   child.kill("SIGTERM");
   const t = setTimeout(() => child.kill("SIGKILL"), 30_000);
   await exited;
@@ -589,7 +594,9 @@ async function attack(port: number, user: string, seconds: number): Promise<Atta
     baseP99: percentile(base.lat, 99),
     p50: percentile(under.lat, 50),
     p99: percentile(under.lat, 99),
-    legitFailures: under.fails + base.fails,
+    otherP50: percentile(other.lat, 50),
+    otherP99: percentile(other.lat, 99),
+    legitFailures: under.fails + base.fails + other.fails,
     attempts,
     refused,
     replies: [...replies],
@@ -627,6 +634,8 @@ export async function scenarioAttack(scale: Scale, withPeer: boolean): Promise<R
     { scenario: "attack", metric: "legit POP3S login p50, no attack", unit: "ms", portcullis: pp?.baseP50 ?? null, peer: dd?.baseP50 ?? null, peerName },
     { scenario: "attack", metric: "legit POP3S login p99, no attack", unit: "ms", portcullis: pp?.baseP99 ?? null, peer: dd?.baseP99 ?? null, peerName },
     { scenario: "attack", metric: "legit POP3S login p50, under attack", unit: "ms", portcullis: pp?.p50 ?? null, peer: dd?.p50 ?? null, peerName },
-    { scenario: "attack", metric: "legit POP3S login p99, under attack", unit: "ms", portcullis: pp?.p99 ?? null, peer: dd?.p99 ?? null, peerName, note: `Portcullis: ${describe(pp)}, ${pnote}; Dovecot: ${describe(dd)}` },
+    { scenario: "attack", metric: "legit POP3S login p99, under attack", unit: "ms", portcullis: pp?.p99 ?? null, peer: dd?.p99 ?? null, peerName, note: `legit from 127.0.0.1, the attacker's /24. Portcullis: ${describe(pp)}, ${pnote}; Dovecot: ${describe(dd)}` },
+    { scenario: "attack", metric: "legit from another /24 (127.9.0.1), p50, under attack", unit: "ms", portcullis: pp?.otherP50 ?? null, peer: dd?.otherP50 ?? null, peerName },
+    { scenario: "attack", metric: "legit from another /24 (127.9.0.1), p99, under attack", unit: "ms", portcullis: pp?.otherP99 ?? null, peer: dd?.otherP99 ?? null, peerName },
   ];
 }
