@@ -5,7 +5,7 @@
 //   in `messages` (mailboxStatus reads one row, never scans);
 // - blobs.refs always equals the number of `messages` and `queue` rows pointing at the blob;
 //   a blob whose refs drops to 0 is deleted in the same transaction and its file unlinked after
-//   the commit.
+//   the commit; its full-text index row (message_text) is deleted with it.
 // - ids of domains, accounts, aliases, mailboxes and messages are never reused (AUTOINCREMENT):
 //   a stale id held by a session can never reach another user's mailbox or message.
 // The schema version is kept in `schema_version`; MIGRATIONS[i] upgrades version i to i+1.
@@ -140,6 +140,23 @@ const MIGRATIONS: string[] = [
   END;
   CREATE TRIGGER queue_ad AFTER DELETE ON queue BEGIN
     UPDATE blobs SET refs = refs - 1 WHERE id = OLD.blob_id;
+  END;
+  `,
+  // 1 -> 2: the full-text index of message text (IMAP SEARCH BODY/TEXT). One row per blob (a body
+  // shared by COPY is indexed once), rowid = blobs.id; contentless (the text lives in the body
+  // file), trigram-tokenised so any substring of >= 3 characters is found. Rows of messages
+  // stored before this version are listed in text_pending and indexed when the store is opened
+  // (sqlite-store.ts backfillText); search falls back to reading bodies while any are pending.
+  `
+  CREATE VIRTUAL TABLE message_text USING fts5(
+    header, body, tokenize = 'trigram case_sensitive 0', content = '', contentless_delete = 1
+  );
+  CREATE TABLE text_pending (blob_id INTEGER PRIMARY KEY);
+  INSERT INTO text_pending (blob_id) SELECT DISTINCT blob_id FROM messages;
+  -- The index row goes with the blob row, whichever path deletes it (commit, recovery).
+  CREATE TRIGGER blobs_ad AFTER DELETE ON blobs BEGIN
+    DELETE FROM message_text WHERE rowid = OLD.id;
+    DELETE FROM text_pending WHERE blob_id = OLD.id;
   END;
   `,
 ];

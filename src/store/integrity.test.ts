@@ -5,6 +5,7 @@ import os from "node:os";
 import path from "node:path";
 import Database from "better-sqlite3";
 import { openStore } from "./index.js";
+import { SCHEMA_VERSION } from "./db.js";
 
 async function setup(): Promise<{ dir: string; files: () => Promise<string[]> }> {
   const dir = await mkdtemp(path.join(os.tmpdir(), "portcullis-store-"));
@@ -112,12 +113,12 @@ test("schema: a database from a newer Portcullis is refused, and the schema vers
     await store.close();
     const file = path.join(dir, "store", "portcullis.db");
     let db = new Database(file);
-    assert.deepEqual(db.prepare("SELECT version FROM schema_version").all(), [{ version: 1 }]);
+    assert.deepEqual(db.prepare("SELECT version FROM schema_version").all(), [{ version: SCHEMA_VERSION }]);
     db.prepare("UPDATE schema_version SET version = 99").run();
     db.close();
     await assert.rejects(openStore(dir), /schema version 99 is newer/);
     db = new Database(file);
-    db.prepare("UPDATE schema_version SET version = 1").run();
+    db.prepare("UPDATE schema_version SET version = ?").run(SCHEMA_VERSION);
     db.close();
     const again = await openStore(dir); // the failed open released ownership
     await again.close();

@@ -31,6 +31,7 @@ import type {
   SpecialUse,
   Store,
   StoreFlagsResult,
+  TextQuery,
 } from "./types.js";
 import { Blobs, ensureDir } from "./blobs.js";
 import { Committer, type Ctx } from "./context.js";
@@ -40,6 +41,7 @@ import * as accounts from "./accounts.js";
 import * as mailboxes from "./mailboxes.js";
 import * as messages from "./messages.js";
 import * as queue from "./queue.js";
+import * as textindex from "./textindex.js";
 import { checkIntegrity } from "./integrity.js";
 
 type Listener = (event: MailboxEvent) => void;
@@ -74,7 +76,13 @@ export class SqliteStore implements Store {
       try {
         const blobs = await Blobs.open(path.join(storeDir, "blobs"));
         const store = new SqliteStore({ db, st: new Statements(db), blobs, log: opts.log }, ownership);
-        if (ownership.owner) await store.recover();
+        if (ownership.owner) {
+          await store.recover();
+          // Bodies stored before the full-text index existed are indexed now, before serving
+          // (db.ts migration 2); until then searchText answers null and IMAP scans.
+          const n = await textindex.backfillText(store.ctx);
+          if (n > 0) opts.log?.info({ indexed: n }, "store: indexed the text of existing messages");
+        }
         return store;
       } catch (e) {
         db.close();
@@ -249,6 +257,9 @@ export class SqliteStore implements Store {
   }
   changesSince(mailboxId: Id, since: number): Promise<{ changed: MessageMeta[]; vanished: number[] }> {
     return this.run(() => messages.changesSince(this.ctx, mailboxId, since));
+  }
+  searchText(mailboxId: Id, query: TextQuery): Promise<Set<number> | null> {
+    return this.run(() => textindex.searchText(this.ctx, mailboxId, query));
   }
   subscribe(mailboxId: Id, listener: Listener): () => void {
     let set = this.listeners.get(mailboxId);

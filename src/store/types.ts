@@ -193,6 +193,13 @@ export interface IntegrityReport {
   blobs: number;
 }
 
+/** Needles for Store.searchText: every one must match as a case-insensitive substring (AND).
+ * `body`: in the decoded text parts (IMAP BODY); `text`: in the header or the body (IMAP TEXT). */
+export interface TextQuery {
+  body?: string[];
+  text?: string[];
+}
+
 export interface Store {
   /** Releases the database and file handles. Pending writes finish first. */
   close(): Promise<void>;
@@ -255,6 +262,10 @@ export interface Store {
   moveMessages(fromMailboxId: Id, uids: number[], toMailboxId: Id): Promise<CopyResult>;
   /** For QRESYNC (RFC 7162 §3.2.5): flag changes with MODSEQ > since, and UIDs expunged since. */
   changesSince(mailboxId: Id, since: number): Promise<{ changed: MessageMeta[]; vanished: number[] }>;
+  /** RFC 9051 §6.4.4 BODY/TEXT through a full-text index: UIDs of the mailbox's messages matching
+   * every needle, or null when the index cannot answer (a needle shorter than 3 characters, index
+   * not built yet): the caller then reads the bodies. Optional: a store without an index omits it. */
+  searchText?(mailboxId: Id, query: TextQuery): Promise<Set<number> | null>;
   /** In-process notification of changes to a mailbox. Returns an unsubscribe function. */
   subscribe(mailboxId: Id, listener: (event: MailboxEvent) => void): () => void;
 

@@ -1,6 +1,9 @@
 // SEARCH and UID SEARCH (RFC 9051 §6.4.4) with ESEARCH (RFC 4731), SEARCHRES "$" saving
 // (RFC 5182) and MODSEQ (RFC 7162 §3.1.5). Flags, dates, sizes and header keys are evaluated
-// from the metadata and stored structure; BODY/TEXT read each candidate body once.
+// from the metadata and stored structure (a header field the structure omits or truncates is
+// read from the body file's header). BODY/TEXT needles of 3 characters or more are answered by
+// the store's full-text index (Store.searchText), one query per needle; shorter needles, or a
+// store that cannot answer, fall back to reading each candidate body once.
 import type { MessageMeta } from "../../store/types.js";
 import type { SearchKey } from "../search.js";
 import { compileSearch, renderEsearch, renderSearch, savedResult, textNeedles, usesModseq } from "../search.js";
@@ -39,6 +42,19 @@ function needsHeaders(k: SearchKey): boolean {
   }
 }
 
+/** Lower-case names of the header fields HEADER keys of the program read. */
+function headerFields(k: SearchKey, out: Set<string> = new Set()): Set<string> {
+  if (k.type === "header") out.add(k.field);
+  else if (k.type === "and") k.keys.forEach((x) => headerFields(x, out));
+  else if (k.type === "or") {
+    headerFields(k.a, out);
+    headerFields(k.b, out);
+  } else if (k.type === "not") headerFields(k.key, out);
+  return out;
+}
+
+const needleKey = (scope: "body" | "text", needle: string): string => `${scope}\0${needle}`;
+
 export default handler({
   name: "SEARCH",
   states: SELECTED,
@@ -53,6 +69,17 @@ export default handler({
     const pred = compileSearch(prog.key, { messageCount: sel.exists, maxUid: sel.uids[sel.uids.length - 1] ?? 0, saved: s.savedUids });
     const needles = textNeedles(prog.key);
     const headers = needsHeaders(prog.key);
+    const wanted = [...headerFields(prog.key)];
+    // BODY/TEXT through the index where it can answer; the rest by reading bodies.
+    const indexed = new Map<string, Set<number>>();
+    let scan = false;
+    for (const { scope, needle } of needles) {
+      const key = needleKey(scope, needle);
+      if (indexed.has(key)) continue;
+      const hits = store.searchText ? await store.searchText(sel.mailboxId, scope === "body" ? { body: [needle] } : { text: [needle] }) : null;
+      if (hits) indexed.set(key, hits);
+      else scan = true;
+    }
     const nums: number[] = [];
     const matchedUids: number[] = [];
     let maxModseq = 0;
@@ -61,27 +88,30 @@ export default handler({
       const meta = byUid.get(uid);
       if (!meta) continue; // expunged by another session, not yet announced
       let parsed: ParsedMessage | null = s.shared.cache.peek(meta);
-      let text: ((scope: "body" | "text", needle: string) => boolean) = () => false;
+      let scanned: ((scope: "body" | "text", needle: string) => boolean) = () => false;
       let readHeader: ((name: string) => string[]) | null = null;
       try {
-        if (needles.length > 0) {
+        if (scan) {
           const body = await store.readBody(meta.id);
           parsed ??= await s.shared.cache.get(meta);
           const t = searchableText(body, parsed); // transfer encodings and charsets undone
-          text = (scope, needle) => (scope === "text" ? t.text : t.body).includes(needle);
+          scanned = (scope, needle) => (scope === "text" ? t.text : t.body).includes(needle);
         } else if (!parsed && headers) {
           // Stored without a structure (e.g. delivered by SMTP): read only its header.
           parsed = (await s.shared.cache.headerOnly(meta)) ?? (await s.shared.cache.get(meta));
         }
-        if (parsed?.headersTruncated && headers) {
-          // The stored header fields stop at MAX_SEARCH_HEADER_BYTES: read the whole header.
-          const fields = await readHeaderFields(s, meta.id, parsed.root.bodyStart);
+        const p = parsed;
+        if (p && headers && (p.headersTruncated || wanted.some((f) => (p.headersOmitted ?? []).includes(f)))) {
+          // The stored header fields stop at MAX_SEARCH_HEADER_BYTES, or leave out bulky trace
+          // fields (Received, DKIM-Signature, ...): read the whole header.
+          const fields = await readHeaderFields(s, meta.id, p.root.bodyStart);
           readHeader = (name) => fields.filter((f) => f.name.toLowerCase() === name).map((f) => f.value);
         }
       } catch (err) {
         if (isGone(err)) continue; // expunged meanwhile by another session
         throw err;
       }
+      const text = (scope: "body" | "text", needle: string): boolean => indexed.get(needleKey(scope, needle))?.has(uid) ?? scanned(scope, needle);
       const view = searchView({ seq: i + 1, meta: { ...meta, modseq: toWire(meta.modseq) }, parsed, textMatches: text, ...(readHeader ? { readHeader } : {}) });
       if (pred(view)) {
         nums.push(cmd.uid ? uid : i + 1);

@@ -1,0 +1,152 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import Database from "better-sqlite3";
+import { openStore } from "./index.js";
+import type { Store } from "./types.js";
+import { extractSearchText } from "./text.js";
+
+async function withStore(fn: (s: Store, inbox: number, trash: number, dir: string) => Promise<void>): Promise<void> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), "portcullis-fts-"));
+  const store = await openStore(dir);
+  try {
+    await store.addDomain("example.test");
+    const a = await store.createAccount("user@example.test");
+    const inbox = (await store.getMailbox(a.id, "INBOX"))!.id;
+    const trash = (await store.getMailbox(a.id, "Trash"))!.id;
+    await fn(store, inbox, trash, dir);
+  } finally {
+    await store.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+const crlf = (s: string): Buffer => Buffer.from(s.replace(/\r?\n/g, "\r\n"));
+
+const plain = crlf("Subject: Quarterly Report\nFrom: alice@example.test\n\nThe Budget is approved.\n");
+const qp = crlf(
+  "Subject: =?ISO-8859-1?Q?Gr=FC=DFe?=\nContent-Type: text/plain; charset=iso-8859-1\nContent-Transfer-Encoding: quoted-printable\n\nSch=F6ne Gr=FC=DFe aus M=FCnchen, mit einer sehr langen Zeile die umgebrochen=\n wird.\n",
+);
+const b64 = crlf(
+  `Subject: b64\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: base64\n\n${Buffer.from("Привет, мир! Ёлка").toString("base64")}\n`,
+);
+const multi = crlf(
+  [
+    "Subject: alternative",
+    'Content-Type: multipart/mixed; boundary="outer"',
+    "",
+    "preamble nobody sees",
+    "--outer",
+    'Content-Type: multipart/alternative; boundary="inner"',
+    "",
+    "--inner",
+    "Content-Type: text/plain",
+    "",
+    "plain version",
+    "--inner",
+    "Content-Type: text/html; charset=utf-8",
+    "",
+    "<p>HTML <b>only</b> words: zebracorn</p>",
+    "--inner--",
+    "--outer",
+    "Content-Type: application/octet-stream",
+    "Content-Transfer-Encoding: base64",
+    "",
+    Buffer.from("secretbinaryword").toString("base64"),
+    "--outer--",
+    "",
+  ].join("\n"),
+);
+
+test("extractSearchText decodes parts, charsets and encoded words, and skips binary leaves", () => {
+  const q = extractSearchText(qp);
+  assert.match(q.header, /grüße/);
+  assert.match(q.body, /schöne grüße aus münchen/);
+  assert.match(q.body, /umgebrochen wird/);
+  assert.match(extractSearchText(b64).body, /привет, мир! ёлка/);
+  const m = extractSearchText(multi);
+  assert.match(m.body, /plain version/);
+  assert.match(m.body, /zebracorn/);
+  assert.doesNotMatch(m.body, /preamble|secretbinaryword/);
+  assert.doesNotMatch(m.body, /subject/);
+  assert.match(m.header, /subject: alternative/);
+});
+
+test("searchText: filled on append and deliver, case-insensitive substrings, BODY vs TEXT, AND", async () => {
+  await withStore(async (store, inbox, trash) => {
+    await store.appendMessage(inbox, { body: plain }); // uid 1
+    await store.appendMessage(inbox, { body: qp }); // uid 2
+    await store.deliver([inbox, trash], { body: b64 }); // uid 3 in INBOX, uid 1 in Trash
+    await store.appendMessage(inbox, { body: multi }); // uid 4
+    const st = store.searchText!.bind(store);
+    assert.deepEqual(await st(inbox, { body: ["BUDGET IS"] }), new Set([1]));
+    assert.deepEqual(await st(inbox, { body: ["quarterly"] }), new Set()); // header only
+    assert.deepEqual(await st(inbox, { text: ["quarterly"] }), new Set([1]));
+    assert.deepEqual(await st(inbox, { body: ["GRÜSSE".toLowerCase().replace("ss", "ß")] }), new Set([2]));
+    assert.deepEqual(await st(inbox, { text: ["Grüße"] }), new Set([2]));
+    assert.deepEqual(await st(inbox, { body: ["ПРИВЕТ"] }), new Set([3]));
+    assert.deepEqual(await st(trash, { body: ["ёлка"] }), new Set([1]));
+    assert.deepEqual(await st(inbox, { body: ["zebracorn"] }), new Set([4]));
+    assert.deepEqual(await st(inbox, { body: ["secretbinary"] }), new Set());
+    assert.deepEqual(await st(inbox, { text: ["subject"] }), new Set([1, 2, 3, 4]));
+    assert.deepEqual(await st(inbox, { body: ["plain"], text: ["alternative"] }), new Set([4]));
+    assert.deepEqual(await st(inbox, { body: ["plain", "budget"] }), new Set());
+    assert.deepEqual(await st(inbox, { body: ['say "hi"'] }), new Set());
+    assert.equal(await st(inbox, { body: ["ab"] }), null); // too short for trigrams
+    assert.equal(await st(inbox, { body: ["budget"], text: ["é"] }), null);
+  });
+});
+
+test("searchText: a file body, COPY shares one index row, the last expunge removes it", async () => {
+  await withStore(async (store, inbox, trash, dir) => {
+    const f = path.join(dir, "incoming.eml");
+    await writeFile(f, plain);
+    await store.appendMessage(inbox, { body: { path: f, size: plain.length } });
+    await store.copyMessages(inbox, [1], trash);
+    assert.deepEqual(await store.searchText!(trash, { body: ["approved"] }), new Set([1]));
+    const dbFile = path.join(dir, "store", "portcullis.db");
+    const count = (): number => {
+      const db = new Database(dbFile, { readonly: true });
+      try {
+        return (db.prepare("SELECT count(*) AS n FROM message_text WHERE message_text MATCH '\"approved\"'").get() as { n: number }).n;
+      } finally {
+        db.close();
+      }
+    };
+    assert.equal(count(), 1); // indexed once per body, not per mailbox entry
+    await store.expunge(inbox, [1]);
+    assert.deepEqual(await store.searchText!(inbox, { body: ["approved"] }), new Set());
+    assert.deepEqual(await store.searchText!(trash, { body: ["approved"] }), new Set([1]));
+    assert.equal(count(), 1);
+    await store.expunge(trash, [1]);
+    assert.equal(count(), 0);
+  });
+});
+
+test("opening a store made before the index indexes its messages (migration 1 -> 2)", async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), "portcullis-fts-"));
+  try {
+    let store = await openStore(dir);
+    await store.addDomain("example.test");
+    const a = await store.createAccount("user@example.test");
+    const inbox = (await store.getMailbox(a.id, "INBOX"))!.id;
+    await store.appendMessage(inbox, { body: plain });
+    await store.appendMessage(inbox, { body: b64 });
+    await store.close();
+    // Make it look like a version-1 store: no index, no pending list.
+    const db = new Database(path.join(dir, "store", "portcullis.db"));
+    db.exec("DROP TRIGGER blobs_ad; DROP TABLE message_text; DROP TABLE text_pending; UPDATE schema_version SET version = 1;");
+    db.close();
+    store = await openStore(dir);
+    try {
+      assert.deepEqual(await store.searchText!(inbox, { body: ["budget"] }), new Set([1]));
+      assert.deepEqual(await store.searchText!(inbox, { body: ["мир"] }), new Set([2]));
+    } finally {
+      await store.close();
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
