@@ -7,7 +7,7 @@
 // child (SIGTERM, then SIGKILL after a deadline); a setup's directory is removed by its cleanup().
 
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { existsSync, readFileSync, readdirSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync, statSync } from "node:fs";
 import { mkdtemp, mkdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -94,10 +94,11 @@ export interface Served {
   kill9(): Promise<void>;
 }
 
-/** How to run the CLI: the compiled one (dist/) when `compiled` and present, else through tsx. */
+/** How to run the CLI: the compiled one (dist/) when `compiled` and dist/ is up to date with
+ * src/, else through tsx (a stale dist/ would run old code against a newer store). */
 function cliCommand(compiled: boolean): string[] {
   const dist = join(REPO, "dist", "cli", "main.js");
-  if (compiled && existsSync(dist)) return [dist];
+  if (compiled && existsSync(dist) && !newerThan(join(REPO, "src"), statSync(dist).mtimeMs)) return [dist];
   return ["--import", import.meta.resolve("tsx"), join(REPO, "src", "cli", "main.ts")];
 }
 
@@ -199,6 +200,15 @@ export async function serve(configFile: string, o: { compiled?: boolean; timeout
       await exited;
     },
   };
+}
+
+/** True when a .ts file under `dir` was modified after `ms` (dist/ is stale: run `npm run build`). */
+function newerThan(dir: string, ms: number): boolean {
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory() ? newerThan(p, ms) : e.name.endsWith(".ts") && statSync(p).mtimeMs > ms) return true;
+  }
+  return false;
 }
 
 /** This process's open-file limits (inherited by children), from the shell's ulimit. */
