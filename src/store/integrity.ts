@@ -6,7 +6,9 @@
 // - every file in the blob directories is named by a row (and tmp/ is empty);
 // - blobs.refs equals the number of rows referring to the blob;
 // - each mailbox's counters (messages, unseen, deleted, size) equal the aggregates of its rows,
-//   and no message has a UID >= uid_next or a MODSEQ > highest_modseq.
+//   and no message has a UID >= uid_next or a MODSEQ > highest_modseq;
+// - every message body has its full-text index row (or is still pending, textindex.ts), and no
+//   index row outlives its blob.
 // It only reads: orphaned files are removed at open (sqlite-store.ts), never here.
 
 import { promises as fsp } from "node:fs";
@@ -55,6 +57,14 @@ export async function checkIntegrity(ctx: Ctx): Promise<IntegrityReport> {
       )
       .all() as Array<Record<string, number | string>>,
     messages: (ctx.st.get("SELECT count(*) AS n FROM messages").get() as { n: number }).n,
+    unindexed: ctx.st
+      .get(
+        `SELECT b.name FROM blobs b WHERE b.id IN (SELECT blob_id FROM messages)
+           AND b.id NOT IN (SELECT rowid FROM message_text) AND b.id NOT IN (SELECT blob_id FROM text_pending)`,
+      )
+      .pluck(true)
+      .all() as string[],
+    strayIndex: (ctx.st.get("SELECT count(*) AS n FROM message_text WHERE rowid NOT IN (SELECT id FROM blobs)").get() as { n: number }).n,
   }))();
 
   const actualRefs = new Map(snap.refs.map((r) => [r.blob_id, r.n]));
@@ -69,6 +79,8 @@ export async function checkIntegrity(ctx: Ctx): Promise<IntegrityReport> {
         : `message ${m.id} (mailbox ${m.mailbox_id} uid ${m.uid}): size ${m.size} but its body has ${m.blob_size} bytes`,
     );
   }
+  for (const name of snap.unindexed) add(`blob ${name}: its text is missing from the search index (SEARCH BODY/TEXT cannot find it)`);
+  if (snap.strayIndex > 0) add(`search index: ${snap.strayIndex} rows name no blob`);
   for (const q of snap.queueMissing) add(`queued message ${q.id}: its body is missing from the blob table`);
 
   for (const c of snap.counters) {

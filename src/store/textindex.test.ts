@@ -122,6 +122,16 @@ test("searchText: a file body, COPY shares one index row, the last expunge remov
     assert.equal(count(), 1);
     await store.expunge(trash, [1]);
     assert.equal(count(), 0);
+    assert.deepEqual((await store.checkIntegrity()).problems, []);
+    // A body whose index row is lost is reported by the integrity check.
+    await store.appendMessage(inbox, { body: b64 });
+    assert.deepEqual((await store.checkIntegrity()).problems, []);
+    const db = new Database(dbFile);
+    db.exec("DELETE FROM message_text");
+    db.close();
+    const report = await store.checkIntegrity();
+    assert.equal(report.ok, false);
+    assert.match(report.problems.join("\n"), /its text is missing from the search index/);
   });
 });
 
