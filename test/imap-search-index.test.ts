@@ -65,7 +65,8 @@ function message(i: number): Model {
       const latin = words.replace(" Привет", "");
       raw =
         `${head}Content-Type: multipart/mixed; boundary="m${i}"\r\n\r\n--m${i}\r\nContent-Type: text/plain; charset=iso-8859-1\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n${qpEncode(latin, "latin1")}\r\n` +
-        `--m${i}\r\nContent-Type: message/rfc822\r\n\r\nSubject: nestedsubject ${i}\r\nFrom: inner@example.org\r\n\r\nnestedbody text\r\n--m${i}--\r\n`;
+        `--m${i}\r\nContent-Type: message/rfc822\r\n\r\nSubject: nestedsubject ${i}\r\nFrom: inner@example.org\r\n\r\nnestedbody text\r\n` +
+        `--m${i}\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n${Buffer.from("binaryblobword").toString("base64")}\r\n--m${i}--\r\n`;
       body = `${latin.toLowerCase()} subject: nestedsubject ${i} from: inner@example.org nestedbody text`;
     }
   }
@@ -130,11 +131,12 @@ test("SEARCH BODY/TEXT through the index equals the expected UIDs and the scan, 
       ["TEXT", "s12@example.org"],
       ["BODY", "s12@example.org"],
       ["BODY", "absent-word"],
+      ["BODY", "binaryblobword"], // only in a binary attachment: not text
     ];
     for (const [scope, needle] of needles) {
       const got = await search(c, scope, needle);
       assert.deepEqual(got, expected(scope, needle), `${scope} ${needle}`);
-      const none = (scope === "BODY" && ["mango", "ärger", "s12@example.org"].includes(needle)) || needle === "absent-word"; // header-only words
+      const none = (scope === "BODY" && ["mango", "ärger", "s12@example.org"].includes(needle)) || needle === "absent-word" || needle === "binaryblobword"; // header-only words, binary
       assert.equal(got.length === 0, none, `${scope} ${needle}: ${got.length} matches`);
     }
     // The index and the scan answer alike, for the needles above and boilerplate ones.

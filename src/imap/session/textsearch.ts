@@ -1,6 +1,9 @@
 // BODY and TEXT search (RFC 9051 §6.4.4): the searchable text of one message, with each leaf
 // part's Content-Transfer-Encoding undone and its charset decoded, so a base64 or
 // quoted-printable body matches what the user sees. Lower-cased for case-insensitive matching.
+// Only text/* and message/* leaves are searched (not images or archives), the same text the
+// store's full-text index holds (src/store/text.ts), so the index and this scan (its fallback
+// for needles under 3 characters) agree.
 //
 // Invariants: pure (the caller reads the body); never throws on message content: an unknown
 // encoding or charset falls back to the raw octets read as UTF-8.
@@ -25,12 +28,12 @@ function decodeText(b: Buffer, charset: string): string {
   }
 }
 
-function leafText(body: Buffer, p: MimePart): string {
+function leafText(body: Buffer, p: MimePart): string | null {
+  const type = p.type.toLowerCase();
+  if (type !== "text" && type !== "message") return null; // binary leaves hold no searchable text
   const raw = body.subarray(p.bodyStart, Math.min(p.bodyEnd, p.bodyStart + MAX_PART_TEXT));
   const decoded = decodeTransferEncoding(raw, p.encoding) ?? raw;
-  const type = p.type.toLowerCase();
-  if (type === "text" || type === "message") return decodeText(decoded, charsetOf(p));
-  return decoded.toString("latin1");
+  return decodeText(decoded, charsetOf(p));
 }
 
 function collect(body: Buffer, p: MimePart, out: string[]): void {
@@ -40,7 +43,8 @@ function collect(body: Buffer, p: MimePart, out: string[]): void {
     out.push(decodeHeaderValue(body.subarray(p.message.root.headerStart, p.message.root.bodyStart).toString("utf8")));
     collect(body, p.message.root, out);
   } else {
-    out.push(leafText(body, p));
+    const t = leafText(body, p);
+    if (t !== null) out.push(t);
   }
 }
 
