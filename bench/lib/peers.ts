@@ -181,7 +181,7 @@ export async function startPostfix(o: { users: string[]; domain?: string; port?:
   // Postfix prints its errors only to a terminal: run it under script(1).
   const started = await run("script", ["-qec", `postfix -c ${conf} start`, "/dev/null"]);
   if (started.code !== 0) {
-    if (!process.env.BENCH_KEEP) await rm(dir, { recursive: true, force: true });
+    if (!process.env.BENCH_KEEP) await rm(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
     throw new Error(`postfix start failed: ${started.out}`);
   }
   await waitForPort(port, 20_000);
@@ -207,7 +207,7 @@ export async function startPostfix(o: { users: string[]; domain?: string; port?:
       await run("postfix", ["-c", conf, "stop"]);
       // `postfix stop` returns before every child exited; give them a moment before removing files.
       await new Promise((r) => setTimeout(r, 1000));
-      await rm(dir, { recursive: true, force: true });
+      await rm(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
     },
   };
 }
@@ -307,7 +307,7 @@ ${o.performance ? "  service_count = 0\n  client_limit = 6000\n" : ""}}
   await writeFile(file, conf);
   const started = await run("dovecot", ["-c", file]);
   if (started.code !== 0) {
-    await rm(dir, { recursive: true, force: true });
+    await rm(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
     throw new Error(`dovecot start failed: ${started.out}`);
   }
   await waitForPort(ports.imap, 20_000);
@@ -339,7 +339,7 @@ ${o.performance ? "  service_count = 0\n  client_limit = 6000\n" : ""}}
       stopped = true;
       await run("doveadm", ["-c", file, "stop"]).then((r) => (r.code === 0 ? r : run("kill", [String(masterPid())])));
       for (let i = 0; i < 50 && masterPid() > 0 && existsSync(`/proc/${masterPid()}`); i++) await new Promise((r) => setTimeout(r, 100));
-      await rm(dir, { recursive: true, force: true });
+      await rm(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
     },
   };
 }
