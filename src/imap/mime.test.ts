@@ -12,9 +12,10 @@ import { createHash } from "node:crypto";
 import { simpleParser } from "mailparser";
 import { decodedParams, decodeHeaderValue, isParsedMessage, normaliseCrlf, parseMessage, type MimePart, type ParsedMessage } from "./mime.js";
 import {
-  decodeQuotedPrintable, decodeTransferEncoding, filterHeaderFields, partialRange, renderBodyBasic, renderBodyStructure,
+  filterHeaderFields, partialRange, renderBodyBasic, renderBodyStructure,
   resolveBinaryPart, resolveSection, storedHeaderValues,
 } from "./bodystructure.js";
+import { decodeQuotedPrintable, decodeTransferEncoding } from "../mime/transfer.js";
 import { parseAddressList, renderEnvelope } from "./envelope.js";
 import { parseFetchAtt, type Section } from "./fetchatt.js";
 import { Cursor } from "./lexer.js";

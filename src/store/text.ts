@@ -11,9 +11,11 @@
 // - Header text keeps its folding and has RFC 2047 encoded-words decoded; body text holds text/*
 //   and message/* leaves (content transfer encoding undone, charset decoded) and the header of
 //   each embedded message/rfc822, joined by "\n". Non-text leaves (images, archives) are left out.
-// The store never imports a protocol module: this is a small self-contained MIME walker.
+// The store never imports a protocol module: this is a small self-contained MIME walker (the
+// transfer decoding is the neutral src/mime/transfer.ts, shared with IMAP).
 
 import libmime from "libmime";
+import { decodeTransferEncoding } from "../mime/transfer.js";
 
 export const MAX_BODY_TEXT = 1024 * 1024;
 export const MAX_HEADER_TEXT = 256 * 1024;
@@ -80,45 +82,9 @@ function contentType(h: Header): { type: string; subtype: string; charset: strin
   return { type, subtype, charset: (param("charset") ?? "utf-8").trim().toLowerCase(), boundary: param("boundary") };
 }
 
-/** RFC 2045 §6.7 quoted-printable, lenient: invalid escapes are kept literally. */
-function decodeQuotedPrintable(b: Buffer): Buffer {
-  const out = Buffer.allocUnsafe(b.length);
-  let o = 0;
-  const hex = (c: number): number => (c >= 0x30 && c <= 0x39 ? c - 0x30 : c >= 0x41 && c <= 0x46 ? c - 55 : c >= 0x61 && c <= 0x66 ? c - 87 : -1);
-  for (let i = 0; i < b.length; i++) {
-    const c = b[i]!;
-    if (c !== 0x3d) {
-      out[o++] = c;
-      continue;
-    }
-    let j = i + 1;
-    while (j < b.length && (b[j] === 0x20 || b[j] === 0x09)) j++;
-    if (b[j] === 0x0d && b[j + 1] === 0x0a) {
-      i = j + 1; // soft line break
-      continue;
-    }
-    if (b[j] === 0x0a) {
-      i = j;
-      continue;
-    }
-    const h = hex(b[i + 1] ?? -1);
-    const l = hex(b[i + 2] ?? -1);
-    if (h >= 0 && l >= 0) {
-      out[o++] = h * 16 + l;
-      i += 2;
-    } else {
-      out[o++] = c;
-    }
-  }
-  return out.subarray(0, o);
-}
-
 /** RFC 2045 §6: undoes the Content-Transfer-Encoding; unknown encodings are left as they are. */
 function decodeTransfer(body: Buffer, h: Header): Buffer {
-  const e = (h.fields.get("content-transfer-encoding") ?? "7bit").trim().toLowerCase();
-  if (e === "base64") return Buffer.from(body.toString("latin1").replace(/[^A-Za-z0-9+/]/g, ""), "base64");
-  if (e === "quoted-printable") return decodeQuotedPrintable(body);
-  return body;
+  return decodeTransferEncoding(body, h.fields.get("content-transfer-encoding") ?? null) ?? body;
 }
 
 function decodeCharset(b: Buffer, charset: string): string {

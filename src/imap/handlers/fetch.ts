@@ -19,8 +19,8 @@ import { renderFlagList } from "../flags.js";
 import { formatDateTime } from "../encode.js";
 import { renderEnvelope } from "../envelope.js";
 import type { ParsedMessage } from "../mime.js";
+import { decodeTransferEncoding } from "../../mime/transfer.js";
 import {
-  decodeTransferEncoding,
   filterHeaderFields,
   partialRange,
   renderBodyBasic,

@@ -10,7 +10,7 @@
 
 import type { MimePart, ParsedMessage } from "../mime.js";
 import { decodeHeaderValue } from "../mime.js";
-import { decodeTransferEncoding } from "../bodystructure.js";
+import { decodeTransferEncoding } from "../../mime/transfer.js";
 
 /** Leaf parts larger than this are searched only in their first octets (bounded work). */
 const MAX_PART_TEXT = 8 * 1024 * 1024;
