@@ -21,6 +21,7 @@
 import type { Readable } from "node:stream";
 import { authenticate, dmarc as dmarcCheck, type AuthenticateResult, type DMARCResult, type DNSResolver } from "mailauth";
 import type { DnsLookup } from "./resolver.js";
+import { skipComment } from "../mime/rfc5322.js";
 
 export type DmarcPolicy = "none" | "quarantine" | "reject";
 
@@ -197,16 +198,8 @@ export function authservIdOf(value: string): string | null {
     for (;;) {
       while (i < value.length && /\s/.test(value[i]!)) i++;
       if (value[i] !== "(") return true;
-      let depth = 0;
-      while (i < value.length) {
-        const c = value[i]!;
-        if (c === "\\") i++;
-        else if (c === "(") depth++;
-        else if (c === ")" && --depth === 0) break;
-        i++;
-      }
-      if (i >= value.length) return false; // unterminated comment
-      i++;
+      i = skipComment(value, i);
+      if (i < 0) return false; // unterminated comment
     }
   };
   if (!skipCfws()) return null;

@@ -9,6 +9,7 @@
 //   parser that shrugs).
 
 import { isDotString } from "./parse.js";
+import { skipComment } from "../mime/rfc5322.js";
 
 export interface HeaderField {
   /** As written; compare case-insensitively. */
@@ -90,16 +91,8 @@ export function parseAddressList(value: string): string[] | null {
       continue;
     }
     if (ch === "(") {
-      let depth = 0;
-      while (i < value.length) {
-        const c = value[i]!;
-        if (c === "\\") i++;
-        else if (c === "(") depth++;
-        else if (c === ")" && --depth === 0) break;
-        i++;
-      }
-      if (i >= value.length) return null;
-      i++;
+      i = skipComment(value, i);
+      if (i < 0) return null;
       plain += " ";
       continue;
     }
