@@ -67,7 +67,7 @@ function sh(cmd: string, args: string[], timeoutMs: number): Promise<{ code: num
 
 /** Runs fn against a fresh `portcullis serve`. Inbound SPF/DKIM/DMARC checks stay on
  * (`mailauth: false` turns them off) and resolve through a local DNS server answering NXDOMAIN. */
-async function withPortcullis<T>(o: { users: string[]; toml?: string; mailauth?: boolean; before?: (s: Setup) => Promise<void> }, fn: (srv: Served, setup: Setup) => Promise<T>): Promise<T> {
+export async function withPortcullis<T>(o: { users: string[]; toml?: string; mailauth?: boolean; before?: (s: Setup) => Promise<void> }, fn: (srv: Served, setup: Setup) => Promise<T>): Promise<T> {
   const dns = await startNxDns();
   const toml = `${BENCH_LIMITS}\n[outbound]\ndns_servers = ["${dns.server}"]\n${o.mailauth === false ? "\n[mailauth]\nenabled = false\n" : ""}${o.toml ?? ""}`;
   const setup = await makeSetup({ users: o.users.map((u) => [u, PASSWORD]), overridesToml: toml }).catch(async (e: unknown) => {
@@ -101,7 +101,7 @@ async function withDovecot<T>(o: { users: string[]; performance?: boolean; setup
 
 /** Our timing client: `sessions` sessions each sending `perSession` messages; per-transaction
  * latency is MAIL FROM sent -> final 250 to the end of DATA received. */
-async function smtpTimed(port: number, sessions: number, perSession: number, to: string): Promise<{ ok: number; failed: number; latencies: number[]; seconds: number }> {
+export async function smtpTimed(port: number, sessions: number, perSession: number, to: string): Promise<{ ok: number; failed: number; latencies: number[]; seconds: number }> {
   const latencies: number[] = [];
   let ok = 0;
   let failed = 0;
@@ -138,7 +138,7 @@ async function smtpTimed(port: number, sessions: number, perSession: number, to:
 
 /** smtp-source with 20 sessions; `reuse` adds -d (several messages per connection), without it
  * every message has its own connection. */
-async function smtpSource(port: number, messages: number, to: string, reuse: boolean): Promise<{ seconds: number; ok: boolean; out: string }> {
+export async function smtpSource(port: number, messages: number, to: string, reuse: boolean): Promise<{ seconds: number; ok: boolean; out: string }> {
   const bin = findProgram("smtp-source")!;
   const r = await sh(bin, [...(reuse ? ["-d"] : []), "-s", "20", "-m", String(messages), "-l", "10240", "-f", SENDER, "-t", to, `127.0.0.1:${port}`], 30 * 60_000);
   return { seconds: r.ms / 1000, ok: r.code === 0 && !/error|fatal/i.test(r.out), out: r.out.slice(0, 500) };

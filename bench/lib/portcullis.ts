@@ -115,7 +115,9 @@ export function rssOf(pid: number): number {
 export async function serve(configFile: string, o: { compiled?: boolean; timeoutMs?: number; nofile?: number } = {}): Promise<Served> {
   // With `nofile`, the child's open-file limit is raised through prlimit(1), which execs the
   // command in the same process (so `pid` is still the server's).
-  const args = [...cliCommand(o.compiled ?? false), "serve", "--config", configFile];
+  // BENCH_NODE_ARGS: extra node flags for the server (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof").
+  const nodeArgs = (process.env.BENCH_NODE_ARGS ?? "").split(/\s+/).filter(Boolean);
+  const args = [...nodeArgs, ...cliCommand(o.compiled ?? false), "serve", "--config", configFile];
   // The soft limit is raised up to the hard one (raising the hard limit needs privileges a
   // container often lacks).
   const limits = o.nofile !== undefined ? fileLimits() : null;
