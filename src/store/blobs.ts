@@ -6,9 +6,9 @@
 // the same time share a directory and one directory fsync (coalesced, see DirSync) covers them
 // all; over time the files still spread evenly over the 256 directories.
 //
-// Invariant (with the commit order in sqlite-store.ts): a body file is written to tmp/, fsynced,
-// renamed into its fan-out directory, and that directory fsynced BEFORE the database row naming
-// it is committed. So a committed row always has its whole file; a crash can only leave files
+// Invariant (with the commit order in sqlite-store.ts): a body file is written (a buffer: in place
+// under its new unique name; a caller's file: renamed into its fan-out directory), fsynced, and
+// that directory fsynced BEFORE the database row naming it is committed. So a committed row always has its whole file; a crash can only leave files
 // no row names (in tmp/ or in a fan-out directory), which removeOrphans() deletes at open.
 // Files are unlinked only after the transaction deleting their last reference has committed.
 
@@ -61,9 +61,15 @@ export class Blobs {
     const name = fan + randomBytes(11).toString("hex");
     const final = this.pathOf(name);
     if (Buffer.isBuffer(source)) {
-      const tmp = path.join(this.tmp, name);
-      await writeFileDurably(tmp, source);
-      await this.moveIn(tmp, final);
+      // Written in place (a new, unique name no row names yet): a crash leaves at most an orphan
+      // file, removed at open like any other; no temp file and rename to pay for.
+      await writeFileDurably(final, source);
+      try {
+        await this.dirSync.sync(path.dirname(final));
+      } catch (e) {
+        await fsp.unlink(final).catch(() => undefined);
+        throw e;
+      }
       return { name, size: source.length, undo: () => this.remove([name]) };
     }
     const st = await fsp.stat(source.path).catch(() => null);
@@ -100,17 +106,6 @@ export class Blobs {
       ? () => fsp.rename(final, source.path).catch(() => this.remove([name]))
       : () => this.remove([name]);
     return { name, size: st.size, undo };
-  }
-
-  private async moveIn(tmp: string, final: string): Promise<void> {
-    try {
-      await fsp.rename(tmp, final);
-      await this.dirSync.sync(path.dirname(final));
-    } catch (e) {
-      await fsp.unlink(tmp).catch(() => undefined);
-      await fsp.unlink(final).catch(() => undefined);
-      throw e;
-    }
   }
 
   /** Unlinks files whose last reference is gone (called after the commit). Missing files are fine. */

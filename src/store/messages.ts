@@ -9,7 +9,7 @@
 //   MODSEQ for all messages it changes; a no-op changes nothing and takes none.
 // - RFC 7162 §3.2.5.2: expunged UIDs are remembered with the MODSEQ of their expunge.
 // - Quota (RFC 9208 §5.1): a write that would take an account over quotaBytes is refused whole.
-// - A new body's full-text index row (textindex.ts) commits in the transaction of its blob row.
+// - A new body's text_pending row (textindex.ts) commits in the transaction of its blob row.
 
 import { createReadStream } from "node:fs";
 import { promises as fsp } from "node:fs";
@@ -28,8 +28,7 @@ import type {
 import type { Ctx, Tx } from "./context.js";
 import { applyFlagOp, decodeFlags, encodeFlags, normaliseFlags, sameFlags } from "./normalize.js";
 import { requireMailbox, type MailboxRow } from "./mailboxes.js";
-import { indexText, readHead, textOf } from "./textindex.js";
-import type { SearchableText } from "./text.js";
+import { markPending } from "./textindex.js";
 
 const MAX_UID = 0xffffffff;
 
@@ -144,20 +143,14 @@ export async function deliver(ctx: Ctx, mailboxIds: Id[], message: NewMessage): 
   const size = Buffer.isBuffer(message.body) ? message.body.length : message.body.size;
   checkQuota(ctx, perAccount(targets, size));
   const blob = await ctx.blobs.write(message.body);
-  let text: SearchableText;
-  try {
-    // Extracted before the transaction (bounded, text.ts), from the durable file when taken over.
-    text = textOf(Buffer.isBuffer(message.body) ? message.body : await readHead(ctx.blobs.pathOf(blob.name)));
-  } catch (e) {
-    await blob.undo();
-    throw e;
-  }
-  return ctx.committer.submit(
+  let blobIdOf: number | undefined;
+  const done = ctx.committer.submit(
     (tx: Tx) => {
       const rows = mailboxIds.map((id) => requireMailbox(ctx, id));
       checkQuota(ctx, perAccount(rows, blob.size));
       const blobId = Number(ctx.st.get("INSERT INTO blobs (name, size) VALUES (?, ?)").run(blob.name, blob.size).lastInsertRowid);
-      indexText(ctx, blobId, text); // one index row per blob, in the same transaction
+      markPending(ctx, blobId); // indexed shortly, in a batch (textindex.ts)
+      blobIdOf = blobId;
       return rows.map((mb) => {
         const { uid, modseq } = reserve(ctx, mb, 1);
         const id = insertRow(ctx, mb.id, uid, modseq, flags, internalDate, blob.size, blobId, parsed);
@@ -167,6 +160,9 @@ export async function deliver(ctx: Ctx, mailboxIds: Id[], message: NewMessage): 
     },
     () => blob.undo(),
   );
+  const results = await done;
+  ctx.indexer?.kick(blobIdOf, Buffer.isBuffer(message.body) ? message.body : undefined);
+  return results;
 }
 
 export function listMessages(ctx: Ctx, mailboxId: Id): MessageMeta[] {

@@ -51,12 +51,15 @@ export class SqliteStore implements Store {
   private readonly inflight = new Set<Promise<unknown>>();
   private readonly listeners = new Map<Id, Set<Listener>>();
   private readonly ctx: Ctx;
+  private readonly indexer: textindex.TextIndexer;
 
   private constructor(
     ctx: Omit<Ctx, "committer">,
     private readonly ownership: Ownership,
   ) {
     this.ctx = { ...ctx, committer: new Committer(ctx.db, ctx.st, ctx.blobs, (e) => this.emit(e), ctx.log) };
+    this.indexer = new textindex.TextIndexer(this.ctx);
+    this.ctx.indexer = this.indexer;
   }
 
   static async open(dataDir: string, opts: { log?: AuditLogger } = {}): Promise<SqliteStore> {
@@ -134,6 +137,7 @@ export class SqliteStore implements Store {
     if (this.closed) return;
     this.closed = true;
     await Promise.allSettled([...this.inflight]);
+    await this.indexer.close(); // what is still pending is indexed at the next open
     await this.ctx.committer.drain();
     this.ctx.db.close();
     this.listeners.clear();
@@ -259,7 +263,10 @@ export class SqliteStore implements Store {
     return this.run(() => messages.changesSince(this.ctx, mailboxId, since));
   }
   searchText(mailboxId: Id, query: TextQuery): Promise<Set<number> | null> {
-    return this.run(() => textindex.searchText(this.ctx, mailboxId, query));
+    return this.run(async () => {
+      await this.indexer.drain(); // every message delivered so far is searchable
+      return textindex.searchText(this.ctx, mailboxId, query);
+    });
   }
   subscribe(mailboxId: Id, listener: Listener): () => void {
     let set = this.listeners.get(mailboxId);
