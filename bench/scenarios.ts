@@ -172,6 +172,7 @@ export async function scenarioSmtp(scale: Scale, withPeer: boolean): Promise<Row
     p.p50 = percentile(t.latencies, 50);
     p.p99 = percentile(t.latencies, 99);
     if (t.failed) log(`smtp: ${t.failed} transactions refused by Portcullis`);
+    await new Promise((res) => setTimeout(res, 1000)); // the last audit lines are still in the pipe
     p.stored = srv.count("smtp.received");
   });
   let noAuth: { rate: number; p50: number; p99: number } | null = null;
