@@ -33,8 +33,8 @@ import type {
   StoreFlagsResult,
   TextQuery,
 } from "./types.js";
-import { Blobs, ensureDir } from "./blobs.js";
-import { Committer, type Ctx } from "./context.js";
+import { Blobs, UNREFERENCED_FILES, ensureDir } from "./blobs.js";
+import { Committer, WalSync, type Ctx } from "./context.js";
 import { openDatabase, Statements } from "./db.js";
 import { acquireOwnership, type Ownership } from "./lock.js";
 import * as accounts from "./accounts.js";
@@ -52,17 +52,20 @@ export class SqliteStore implements Store {
   private readonly listeners = new Map<Id, Set<Listener>>();
   private readonly ctx: Ctx;
   private readonly indexer: textindex.TextIndexer;
+  private readonly wal: WalSync;
 
   private constructor(
     ctx: Omit<Ctx, "committer">,
     private readonly ownership: Ownership,
+    dbFile: string,
   ) {
-    this.ctx = { ...ctx, committer: new Committer(ctx.db, ctx.st, ctx.blobs, (e) => this.emit(e), ctx.log) };
+    this.wal = new WalSync(`${dbFile}-wal`);
+    this.ctx = { ...ctx, committer: new Committer(ctx.db, ctx.st, ctx.blobs, (e) => this.emit(e), ctx.log, this.wal) };
     this.indexer = new textindex.TextIndexer(this.ctx);
     this.ctx.indexer = this.indexer;
   }
 
-  static async open(dataDir: string, opts: { log?: AuditLogger } = {}): Promise<SqliteStore> {
+  static async open(dataDir: string, opts: { log?: AuditLogger; inlineMax?: number } = {}): Promise<SqliteStore> {
     const storeDir = path.join(path.resolve(dataDir), "store");
     await ensureDir(storeDir);
     const ownership = await acquireOwnership(storeDir);
@@ -77,8 +80,8 @@ export class SqliteStore implements Store {
       }
       const db = openDatabase(file);
       try {
-        const blobs = await Blobs.open(path.join(storeDir, "blobs"));
-        const store = new SqliteStore({ db, st: new Statements(db), blobs, log: opts.log }, ownership);
+        const blobs = await Blobs.open(path.join(storeDir, "blobs"), { inlineMax: opts.inlineMax });
+        const store = new SqliteStore({ db, st: new Statements(db), blobs, log: opts.log }, ownership, file);
         if (ownership.owner) {
           await store.recover();
           // Bodies stored before the full-text index existed are indexed now, before serving
@@ -101,8 +104,8 @@ export class SqliteStore implements Store {
    * unreferenced blobs. Runs only in the owning process (lock.ts). */
   private async recover(): Promise<void> {
     const { db, st, blobs, log } = this.ctx;
-    const dead = st.get("SELECT name FROM blobs WHERE refs <= 0").all() as Array<{ name: string }>;
-    if (dead.length > 0) db.transaction(() => st.get("DELETE FROM blobs WHERE refs <= 0").run()).immediate();
+    const dead = st.get(UNREFERENCED_FILES).all() as Array<{ name: string }>;
+    db.transaction(() => st.get("DELETE FROM blobs WHERE refs <= 0").run()).immediate();
     const known = new Set(db.prepare("SELECT name FROM blobs").pluck(true).all() as string[]);
     const removed = await blobs.removeOrphans((n) => known.has(n));
     await blobs.remove(dead.map((d) => d.name));
@@ -139,6 +142,7 @@ export class SqliteStore implements Store {
     await Promise.allSettled([...this.inflight]);
     await this.indexer.close(); // what is still pending is indexed at the next open
     await this.ctx.committer.drain();
+    await this.wal.close();
     this.ctx.db.close();
     this.listeners.clear();
     await this.ownership.release();

@@ -139,16 +139,18 @@ test("searchText: a file body, COPY shares one index row, the last expunge remov
 test("opening a store made before the index indexes its messages (migration 1 -> 2)", async () => {
   const dir = await mkdtemp(path.join(os.tmpdir(), "portcullis-fts-"));
   try {
-    let store = await openStore(dir);
+    let store = await openStore(dir, { inlineMax: 0 }); // version 1 kept every body in a file
     await store.addDomain("example.test");
     const a = await store.createAccount("user@example.test");
     const inbox = (await store.getMailbox(a.id, "INBOX"))!.id;
     await store.appendMessage(inbox, { body: plain });
     await store.appendMessage(inbox, { body: b64 });
     await store.close();
-    // Make it look like a version-1 store: no index, no pending list.
+    // Make it look like a version-1 store: no index, no pending list, no inline bodies.
     const db = new Database(path.join(dir, "store", "portcullis.db"));
-    db.exec("DROP TRIGGER blobs_ad; DROP TABLE message_text; DROP TABLE text_pending; UPDATE schema_version SET version = 1;");
+    db.exec(
+      "DROP TRIGGER blobs_ad; DROP TABLE message_text; DROP TABLE text_pending; DROP TRIGGER blobs_ad_data; DROP TABLE blob_data; UPDATE schema_version SET version = 1;",
+    );
     db.close();
     store = await openStore(dir);
     try {

@@ -23,6 +23,7 @@ import type { Ctx } from "./context.js";
 import type { Id, TextQuery } from "./types.js";
 import { extractSearchText, type SearchableText } from "./text.js";
 import { requireMailbox } from "./mailboxes.js";
+import { locateBlob } from "./blobs.js";
 
 /** Octets of a body read for extraction (text beyond is not searchable through the index). */
 export const MAX_READ = 16 * 1024 * 1024;
@@ -51,6 +52,14 @@ export async function readHead(file: string): Promise<Buffer> {
   } finally {
     await fh.close();
   }
+}
+
+/** The first MAX_READ octets of a stored body (inline or file); null when its file is missing
+ * (reported by checkIntegrity; nothing is indexed for it). */
+async function readBlobHead(ctx: Ctx, blobId: number, name: string): Promise<Buffer | null> {
+  const loc = locateBlob(ctx.st, ctx.blobs, blobId, name, 0);
+  if ("inline" in loc) return loc.inline;
+  return readHead(loc.path).catch(() => null);
 }
 
 export function textOf(body: Buffer): SearchableText {
@@ -141,8 +150,7 @@ export class TextIndexer {
         this.held.delete(r.id);
         this.heldBytes -= body.length;
       } else {
-        // A missing file is reported by checkIntegrity; index nothing for it.
-        body = await readHead(ctx.blobs.pathOf(r.name)).catch(() => null);
+        body = await readBlobHead(ctx, r.id, r.name);
       }
       texts.push({ id: r.id, name: r.name, text: body ? textOf(body) : null });
     }
@@ -173,8 +181,7 @@ export async function backfillText(ctx: Ctx): Promise<number> {
     }
     const texts: Array<{ id: number; text: SearchableText | null }> = [];
     for (const r of rows) {
-      // A missing file is reported by checkIntegrity; index nothing for it.
-      const body = await readHead(ctx.blobs.pathOf(r.name)).catch(() => null);
+      const body = await readBlobHead(ctx, r.id, r.name);
       texts.push({ id: r.id, text: body ? textOf(body) : null });
     }
     ctx.db
