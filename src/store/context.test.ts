@@ -66,3 +66,27 @@ test("Committer: writes resolve after the WAL fsync; when it fails they are refu
     }
   });
 });
+
+test("Checkpointer: checkpoints run in the worker (auto-checkpoint off on the committing connection), and close ends it", async () => {
+  const { Checkpointer } = await import("./checkpoint.js");
+  await withDb(async (_dir, file) => {
+    const db = openDatabase(file);
+    try {
+      const cp = await Checkpointer.start(db, file);
+      assert.ok(cp, "the worker starts");
+      assert.equal(db.pragma("wal_autocheckpoint", { simple: true }), 0);
+      const insert = db.prepare("INSERT INTO meta (key, value) VALUES (?, ?)");
+      for (let i = 0; i < 450; i++) {
+        insert.run(`k${i}`, i);
+        cp.requestAfterCommit();
+      }
+      const deadline = Date.now() + 10_000;
+      while (cp.done < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      assert.ok(cp.done >= 2, `checkpoints done in the worker: ${cp.done}`);
+      await cp.close();
+      assert.equal(db.prepare("SELECT count(*) AS n FROM meta WHERE key LIKE 'k%'").pluck(true).get(), 450);
+    } finally {
+      db.close();
+    }
+  });
+});

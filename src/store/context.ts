@@ -42,6 +42,8 @@ export class Committer {
   private markIdle: (() => void) | null = null;
   /** Post-commit work (unlinks, events, settling promises) runs in commit order, one batch at a time. */
   private post: Promise<void> = Promise.resolve();
+  /** Called after each successful commit (the background checkpointer, checkpoint.ts). */
+  onCommitted: (() => void) | null = null;
 
   constructor(
     private readonly db: DB,
@@ -105,6 +107,7 @@ export class Committer {
       setImmediate(() => this.flush());
     }
     wake?.();
+    if (fatal === null) this.onCommitted?.();
     // Started now (or joined, when one is running and the next is already due), awaited in order.
     const synced: Promise<unknown> = fatal === null ? this.wal.sync().then(() => null, (e: unknown) => e) : Promise.resolve(null);
     this.post = this.post.then(async () => {

@@ -35,6 +35,7 @@ import type {
 } from "./types.js";
 import { Blobs, UNREFERENCED_FILES, ensureDir } from "./blobs.js";
 import { Committer, WalSync, type Ctx } from "./context.js";
+import { Checkpointer } from "./checkpoint.js";
 import { openDatabase, Statements } from "./db.js";
 import { acquireOwnership, type Ownership } from "./lock.js";
 import * as accounts from "./accounts.js";
@@ -53,6 +54,7 @@ export class SqliteStore implements Store {
   private readonly ctx: Ctx;
   private readonly indexer: textindex.TextIndexer;
   private readonly wal: WalSync;
+  private checkpointer: Checkpointer | null = null;
 
   private constructor(
     ctx: Omit<Ctx, "committer">,
@@ -79,10 +81,14 @@ export class SqliteStore implements Store {
         });
       }
       const db = openDatabase(file);
+      let store: SqliteStore | null = null;
       try {
         const blobs = await Blobs.open(path.join(storeDir, "blobs"), { inlineMax: opts.inlineMax });
-        const store = new SqliteStore({ db, st: new Statements(db), blobs, log: opts.log }, ownership, file);
+        store = new SqliteStore({ db, st: new Statements(db), blobs, log: opts.log }, ownership, file);
         if (ownership.owner) {
+          const cp = await Checkpointer.start(db, file, opts.log).catch(() => null);
+          store.checkpointer = cp;
+          if (cp) store.ctx.committer.onCommitted = () => cp.requestAfterCommit();
           await store.recover();
           // Bodies stored before the full-text index existed are indexed now, before serving
           // (db.ts migration 2); until then searchText answers null and IMAP scans.
@@ -91,6 +97,7 @@ export class SqliteStore implements Store {
         }
         return store;
       } catch (e) {
+        await store?.checkpointer?.close();
         db.close();
         throw e;
       }
@@ -142,6 +149,7 @@ export class SqliteStore implements Store {
     await Promise.allSettled([...this.inflight]);
     await this.indexer.close(); // what is still pending is indexed at the next open
     await this.ctx.committer.drain();
+    await this.checkpointer?.close();
     await this.wal.close();
     this.ctx.db.close();
     this.listeners.clear();
