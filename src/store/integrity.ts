@@ -64,11 +64,11 @@ export async function checkIntegrity(ctx: Ctx): Promise<IntegrityReport> {
     unindexed: ctx.st
       .get(
         `SELECT b.name FROM blobs b WHERE b.id IN (SELECT blob_id FROM messages)
-           AND b.id NOT IN (SELECT rowid FROM message_text) AND b.id NOT IN (SELECT blob_id FROM text_pending)`,
+           AND b.id NOT IN (SELECT blob_id FROM text_pending)
+           AND NOT EXISTS (SELECT 1 FROM txt.indexed i WHERE i.blob_id = b.id AND i.name = b.name)`,
       )
       .pluck(true)
       .all() as string[],
-    strayIndex: (ctx.st.get("SELECT count(*) AS n FROM message_text WHERE rowid NOT IN (SELECT id FROM blobs)").get() as { n: number }).n,
   }))();
 
   const actualRefs = new Map(snap.refs.map((r) => [r.blob_id, r.n]));
@@ -83,7 +83,6 @@ export async function checkIntegrity(ctx: Ctx): Promise<IntegrityReport> {
         : `message ${m.id} (mailbox ${m.mailbox_id} uid ${m.uid}): size ${m.size} but its body has ${m.blob_size} bytes`,
     );
   }
-  if (snap.strayIndex > 0) add(`search index: ${snap.strayIndex} rows name no blob`);
   for (const q of snap.queueMissing) add(`queued message ${q.id}: its body is missing from the blob table`);
 
   for (const c of snap.counters) {
