@@ -2,13 +2,14 @@
 //
 // Checks, each failure one human-readable line in `problems`:
 // - SQLite's own quick_check;
-// - every blob row has its file, of the recorded size, and every message has the size of its blob;
+// - every blob row has its body (inline data, or a file) of the recorded size, and every message
+//   has the size of its blob;
 // - every file in the blob directories is named by a row (and tmp/ is empty);
 // - blobs.refs equals the number of rows referring to the blob;
 // - each mailbox's counters (messages, unseen, deleted, size) equal the aggregates of its rows,
 //   and no message has a UID >= uid_next or a MODSEQ > highest_modseq;
-// - every message body has its full-text index row (or is still pending, textindex.ts), and no
-//   index row outlives its blob.
+// - every message body is in the search index (text.db, under its blob's id and name) or still
+//   listed for indexing (text_pending, textindex.ts); inline bodies (blob_data) have their size.
 // It only reads: orphaned files are removed at open (sqlite-store.ts), never here.
 
 import { promises as fsp } from "node:fs";
