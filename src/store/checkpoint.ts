@@ -6,6 +6,8 @@
 // The server's connection turns auto-checkpointing off (wal_autocheckpoint = 0) once the worker
 // runs; after commits, requestAfterCommit() asks the worker for a PASSIVE checkpoint (which never
 // blocks the writer or readers) at most every INTERVAL_MS, or at once after MAX_COMMITS commits.
+// When the WAL has grown past RESET_FRAMES, the committing connection finishes one checkpoint
+// itself (see RESET_FRAMES) so that the WAL can start over.
 // A PASSIVE checkpoint that cannot finish (a reader holds an old snapshot) is simply repeated
 // later; if the worker dies, the connection goes back to auto-checkpointing.
 //
@@ -19,6 +21,12 @@ import type { AuditLogger } from "../log/audit.js";
 
 const INTERVAL_MS = 200;
 const MAX_COMMITS = 200;
+/** WAL frames (about 64 MiB of 4 KiB pages) past which the committing connection finishes a
+ * checkpoint itself. Under a steady stream of commits a checkpoint in another connection never
+ * catches up with the last frame, and the WAL only starts over (and is cut back to
+ * journal_size_limit) after a checkpoint that reached its end; the worker has copied nearly
+ * everything by then, so this one is short. */
+const RESET_FRAMES = 16_384;
 
 // CommonJS (eval) worker: opens its own connection and checkpoints on request.
 const WORKER = `
@@ -44,6 +52,7 @@ export class Checkpointer {
   private commits = 0;
   private timer: NodeJS.Timeout | null = null;
   private closed = false;
+  private resetDue = false;
   /** Checkpoints done (for tests). */
   done = 0;
 
@@ -77,6 +86,14 @@ export class Checkpointer {
   /** Called after each commit. */
   requestAfterCommit(): void {
     if (this.closed || !this.worker) return;
+    if (this.resetDue && !this.inFlight) {
+      this.resetDue = false;
+      try {
+        this.db.pragma("wal_checkpoint(PASSIVE)"); // the few frames the worker has not copied yet
+      } catch (err) {
+        this.log?.warn({ err: String(err) }, "store: checkpoint failed (retried later)");
+      }
+    }
     this.commits++;
     if (this.inFlight) return;
     if (this.commits >= MAX_COMMITS) return this.send();
@@ -94,9 +111,10 @@ export class Checkpointer {
     this.worker!.postMessage("checkpoint");
   }
 
-  private finished(m: { ok?: boolean; error?: string }): void {
+  private finished(m: { ok?: boolean; error?: string; log?: number }): void {
     this.inFlight = false;
     if (m.ok) this.done++;
+    if (m.ok && (m.log ?? 0) > RESET_FRAMES) this.resetDue = true;
     else this.log?.warn({ err: m.error }, "store: background checkpoint failed (retried later)");
     if (this.commits >= MAX_COMMITS) this.send();
   }

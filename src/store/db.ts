@@ -194,6 +194,9 @@ export function openDatabase(file: string): DB {
   // any write (context.ts WalSync), so nothing acknowledged is lost and the event loop never
   // waits for the disk. Checkpoints still fsync the WAL before and the database after copying.
   db.pragma("synchronous = NORMAL");
+  // After a checkpoint lets the WAL start over, its file is cut back to this size (a burst of mail
+  // must not leave a WAL file of hundreds of megabytes behind).
+  db.pragma("journal_size_limit = 67108864");
   db.pragma("foreign_keys = ON");
   db.pragma("busy_timeout = 5000");
   migrate(db);

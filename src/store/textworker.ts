@@ -41,6 +41,7 @@ const db = new Database(textFile);
 db.pragma("journal_mode = WAL");
 db.pragma("synchronous = FULL");
 db.pragma("busy_timeout = 5000");
+db.pragma("journal_size_limit = 67108864");
 db.exec(TEXT_SCHEMA);
 db.prepare("ATTACH DATABASE ? AS m").run(mainFile);
 
