@@ -204,6 +204,8 @@ export interface Ctx {
   blobs: Blobs;
   committer: Committer;
   log: AuditLogger | undefined;
+  /** The reading connection to the search index (text.db, with portcullis.db attached as `m`). */
+  text?: DB;
   /** Has new bodies' text indexed soon (textindex.ts); absent without an indexer thread. */
   indexer?: { kick(): void };
 }

@@ -14,6 +14,7 @@
 
 import { promises as fsp } from "node:fs";
 import { audit } from "../log/audit.js";
+import { unlistedUnindexed } from "./textindex.js";
 import type { IntegrityReport } from "./types.js";
 import type { Ctx } from "./context.js";
 
@@ -62,15 +63,9 @@ export async function checkIntegrity(ctx: Ctx): Promise<IntegrityReport> {
       )
       .all() as Array<Record<string, number | string>>,
     messages: (ctx.st.get("SELECT count(*) AS n FROM messages").get() as { n: number }).n,
-    unindexed: ctx.st
-      .get(
-        `SELECT b.name FROM blobs b WHERE b.id IN (SELECT blob_id FROM messages)
-           AND b.id NOT IN (SELECT blob_id FROM text_pending)
-           AND NOT EXISTS (SELECT 1 FROM txt.indexed i WHERE i.blob_id = b.id AND i.name = b.name)`,
-      )
-      .pluck(true)
-      .all() as string[],
   }))();
+  // Through the search index's own connection (textindex.ts), after the snapshot above.
+  const unindexed = ctx.text ? unlistedUnindexed(ctx) : [];
 
   const actualRefs = new Map(snap.refs.map((r) => [r.blob_id, r.n]));
   for (const b of snap.blobs) {
@@ -123,7 +118,7 @@ export async function checkIntegrity(ctx: Ctx): Promise<IntegrityReport> {
     );
   }
   // A body whose file is missing has no text to index: the missing file is the problem to report.
-  for (const name of snap.unindexed) {
+  for (const name of unindexed) {
     if (!missing.has(name)) add(`blob ${name}: its text is missing from the search index (SEARCH BODY/TEXT cannot find it)`);
   }
   for (const rel of files) {

@@ -84,7 +84,7 @@ export class SqliteStore implements Store {
         const blobs = await Blobs.open(path.join(storeDir, "blobs"), { inlineMax: opts.inlineMax });
         store = new SqliteStore({ db, st: new Statements(db), blobs, log: opts.log }, ownership, file);
         const textFile = path.join(storeDir, "text.db");
-        await textindex.attachTextDb(store.ctx, textFile);
+        await textindex.openTextReader(store.ctx, textFile, file);
         if (ownership.owner) {
           const cp = await Checkpointer.start(db, file, opts.log).catch(() => null);
           store.checkpointer = cp;
@@ -100,6 +100,7 @@ export class SqliteStore implements Store {
       } catch (e) {
         await store?.indexer?.close();
         await store?.checkpointer?.close();
+        store?.ctx.text?.close();
         db.close();
         throw e;
       }
@@ -153,6 +154,7 @@ export class SqliteStore implements Store {
     await this.ctx.committer.drain();
     await this.checkpointer?.close();
     await this.wal.close();
+    this.ctx.text?.close();
     this.ctx.db.close();
     this.listeners.clear();
     await this.ownership.release();

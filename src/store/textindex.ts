@@ -39,24 +39,28 @@ export function markPending(ctx: Ctx, blobId: number): void {
   ctx.st.get("INSERT OR IGNORE INTO text_pending (blob_id) VALUES (?)").run(blobId);
 }
 
-/** Creates the index database (0600) with its schema, and attaches it to the store's connection
- * as `txt` (read there; written only by the indexer thread). */
-export async function attachTextDb(ctx: Ctx, textFile: string): Promise<void> {
+/** Creates the index database (0600) with its schema, and opens the store's reading connection to
+ * it, with portcullis.db attached as `m` (written only by the indexer thread; never attached to
+ * the store's writing connection, whose BEGIN IMMEDIATE would then wait for the indexer's write
+ * lock on text.db). */
+export async function openTextReader(ctx: Ctx, textFile: string, mainFile: string): Promise<void> {
   await (await fsp.open(textFile, "a", 0o600)).close();
   for (const f of [textFile, `${textFile}-wal`, `${textFile}-shm`]) {
     await fsp.chmod(f, 0o600).catch((e: NodeJS.ErrnoException) => {
       if (e.code !== "ENOENT") throw e;
     });
   }
-  const setup = new Database(textFile);
+  const reader = new Database(textFile);
   try {
-    setup.pragma("journal_mode = WAL");
-    setup.pragma("busy_timeout = 5000");
-    setup.exec(TEXT_SCHEMA);
-  } finally {
-    setup.close();
+    reader.pragma("journal_mode = WAL");
+    reader.pragma("busy_timeout = 5000");
+    reader.exec(TEXT_SCHEMA);
+    reader.prepare("ATTACH DATABASE ? AS m").run(mainFile);
+  } catch (e) {
+    reader.close();
+    throw e;
   }
-  ctx.st.get("ATTACH DATABASE ? AS txt").run(textFile);
+  ctx.text = reader;
 }
 
 interface WorkerMessage {
@@ -181,15 +185,25 @@ export function startWorker(script: URL, workerData: unknown): Worker {
 
 /** Bodies listed for indexing and not yet indexed. */
 function unindexed(ctx: Ctx, limit: number): number {
-  return (
-    ctx.st
-      .get(
-        `SELECT count(*) FROM (SELECT 1 FROM text_pending p JOIN blobs b ON b.id = p.blob_id
-           WHERE NOT EXISTS (SELECT 1 FROM txt.indexed i WHERE i.blob_id = p.blob_id AND i.name = b.name) LIMIT ?)`,
-      )
-      .pluck(true)
-      .get(limit) as number
-  );
+  return ctx
+    .text!.prepare(
+      `SELECT count(*) FROM (SELECT 1 FROM m.text_pending p JOIN m.blobs b ON b.id = p.blob_id
+         WHERE NOT EXISTS (SELECT 1 FROM indexed i WHERE i.blob_id = p.blob_id AND i.name = b.name) LIMIT ?)`,
+    )
+    .pluck(true)
+    .get(limit) as number;
+}
+
+/** Message bodies neither indexed nor listed for indexing (names), for checkIntegrity. */
+export function unlistedUnindexed(ctx: Ctx): string[] {
+  return ctx
+    .text!.prepare(
+      `SELECT b.name FROM m.blobs b WHERE b.id IN (SELECT blob_id FROM m.messages)
+         AND b.id NOT IN (SELECT blob_id FROM m.text_pending)
+         AND NOT EXISTS (SELECT 1 FROM indexed i WHERE i.blob_id = b.id AND i.name = b.name)`,
+    )
+    .pluck(true)
+    .all() as string[];
 }
 
 /** Whether a search should wait for the indexer (a small backlog) or scan (a large one). */
@@ -217,10 +231,10 @@ export function searchText(ctx: Ctx, mailboxId: Id, query: TextQuery): Set<numbe
   if (terms.length === 0) {
     return new Set(ctx.st.get("SELECT uid FROM messages WHERE mailbox_id = ?").pluck(true).all(mailboxId) as number[]);
   }
-  const uids = ctx.st
-    .get(
-      `SELECT m.uid FROM messages m JOIN blobs b ON b.id = m.blob_id JOIN txt.indexed i ON i.blob_id = b.id AND i.name = b.name
-        WHERE m.mailbox_id = ? AND b.id IN (SELECT rowid FROM txt.message_text WHERE message_text MATCH ?)`,
+  const uids = ctx
+    .text!.prepare(
+      `SELECT x.uid FROM m.messages x JOIN m.blobs b ON b.id = x.blob_id JOIN indexed i ON i.blob_id = b.id AND i.name = b.name
+        WHERE x.mailbox_id = ? AND b.id IN (SELECT rowid FROM message_text WHERE message_text MATCH ?)`,
     )
     .pluck(true)
     .all(mailboxId, terms.join(" AND ")) as number[];

@@ -19,7 +19,8 @@
 // - This thread never writes portcullis.db.
 
 import { parentPort, workerData } from "node:worker_threads";
-import { openSync, readSync, closeSync, fstatSync } from "node:fs";
+import { openSync, readSync, closeSync, fstatSync, readlinkSync } from "node:fs";
+import { setPriority } from "node:os";
 import path from "node:path";
 import Database from "better-sqlite3";
 import { extractSearchText } from "./text.js";
@@ -36,6 +37,18 @@ const GC_EVERY_MS = 60_000;
 
 const { textFile, mainFile, blobRoot } = workerData as Data;
 const port = parentPort!;
+lowerPriority();
+
+/** Linux: this thread runs at the lowest CPU priority (nice 19), so that indexing takes the CPU
+ * the connections leave free and never delays them; a search that needs the index waits for it. */
+function lowerPriority(): void {
+  try {
+    const tid = Number(readlinkSync("/proc/thread-self").split("/").pop());
+    if (Number.isInteger(tid) && tid > 0) setPriority(tid, 19);
+  } catch {
+    /* not Linux, or not allowed: run at normal priority */
+  }
+}
 
 const db = new Database(textFile);
 db.pragma("journal_mode = WAL");
