@@ -118,9 +118,12 @@ export class Checkpointer {
 
   private finished(m: { ok?: boolean; error?: string; log?: number }): void {
     this.inFlight = false;
-    if (m.ok) this.done++;
-    if (m.ok && (m.log ?? 0) > RESET_FRAMES) this.resetDue = true;
-    else this.log?.warn({ err: m.error }, "store: background checkpoint failed (retried later)");
+    if (m.ok) {
+      this.done++;
+      if ((m.log ?? 0) > RESET_FRAMES) this.resetDue = true;
+    } else {
+      this.log?.warn({ err: m.error }, "store: background checkpoint failed (retried later)");
+    }
     if (this.commits >= MAX_COMMITS) this.send();
   }
 

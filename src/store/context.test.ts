@@ -72,7 +72,9 @@ test("Checkpointer: checkpoints run in the worker (auto-checkpoint off on the co
   await withDb(async (_dir, file) => {
     const db = openDatabase(file);
     try {
-      const cp = await Checkpointer.start(db, file);
+      const complaints: unknown[] = [];
+      const log = { warn: (...a: unknown[]) => complaints.push(a), error: (...a: unknown[]) => complaints.push(a) };
+      const cp = await Checkpointer.start(db, file, log as unknown as Parameters<typeof Checkpointer.start>[2]);
       assert.ok(cp, "the worker starts");
       assert.equal(db.pragma("wal_autocheckpoint", { simple: true }), 0);
       const insert = db.prepare("INSERT INTO meta (key, value) VALUES (?, ?)");
@@ -84,6 +86,7 @@ test("Checkpointer: checkpoints run in the worker (auto-checkpoint off on the co
       while (cp.done < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
       assert.ok(cp.done >= 2, `checkpoints done in the worker: ${cp.done}`);
       await cp.close();
+      assert.deepEqual(complaints, [], "successful checkpoints are not reported as failures");
       assert.equal(db.prepare("SELECT count(*) AS n FROM meta WHERE key LIKE 'k%'").pluck(true).get(), 450);
     } finally {
       db.close();
