@@ -21,13 +21,15 @@ import type {
   FlagChange,
   FlagOp,
   Id,
+  MailboxSnapshot,
   MessageMeta,
+  MessageSummary,
   NewMessage,
   StoreFlagsResult,
 } from "./types.js";
 import type { Ctx, Tx } from "./context.js";
 import { applyFlagOp, decodeFlags, encodeFlags, normaliseFlags, sameFlags } from "./normalize.js";
-import { requireMailbox, type MailboxRow } from "./mailboxes.js";
+import { requireMailbox, toMailbox, type MailboxRow } from "./mailboxes.js";
 import { indexText, readHead, textOf } from "./textindex.js";
 import type { SearchableText } from "./text.js";
 
@@ -344,4 +346,27 @@ export function changesSince(ctx: Ctx, mailboxId: Id, since: number): { changed:
     ctx.st.get("SELECT uid FROM expunged WHERE mailbox_id = ? AND modseq > ? ORDER BY uid").all(mailboxId, since) as Array<{ uid: number }>
   ).map((r) => r.uid);
   return { changed, vanished };
+}
+
+/** A mailbox and its messages without their stored structures, read in one synchronous step so
+ * `mailbox.highestModseq` is exactly the MODSEQ of the listed state (no commit can fall between
+ * the two reads). Each distinct flag list is decoded once and shared, frozen, between rows. */
+export function listSummaries(ctx: Ctx, mailboxId: Id): MailboxSnapshot {
+  const mb = requireMailbox(ctx, mailboxId);
+  const rows = ctx.st
+    .get("SELECT id, uid, modseq, flags, internal_date, size FROM messages WHERE mailbox_id = ? ORDER BY uid")
+    .raw(true)
+    .all(mailboxId) as Array<[number, number, number, string, number, number]>;
+  const decoded = new Map<string, string[]>();
+  const messages = new Array<MessageSummary>(rows.length);
+  for (let i = 0; i < rows.length; i++) {
+    const r = rows[i]!;
+    let flags = decoded.get(r[3]);
+    if (!flags) {
+      flags = Object.freeze(decodeFlags(r[3])) as string[];
+      decoded.set(r[3], flags);
+    }
+    messages[i] = { id: r[0], mailboxId, uid: r[1], modseq: r[2], flags, internalDate: new Date(r[4]), size: r[5] };
+  }
+  return { mailbox: toMailbox(mb), messages };
 }

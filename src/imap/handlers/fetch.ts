@@ -12,7 +12,7 @@
 //   FLAGS in the same response (RFC 9051 §6.4.5).
 import type { Readable } from "node:stream";
 import { ReadStream } from "node:fs";
-import type { MessageMeta } from "../../store/types.js";
+import type { MessageSummary } from "../../store/types.js";
 import type { FetchItem } from "../fetchatt.js";
 import { fetchResponseName, setsSeen } from "../fetchatt.js";
 import { renderFlagList } from "../flags.js";
@@ -62,7 +62,7 @@ function needsStructure(items: readonly FetchItem[]): boolean {
   );
 }
 
-async function readRange(s: ImapSession, meta: MessageMeta, start: number, end: number): Promise<Buffer> {
+async function readRange(s: ImapSession, meta: MessageSummary, start: number, end: number): Promise<Buffer> {
   if (end <= start) return Buffer.alloc(0);
   const stream = await s.services.store.openBody(meta.id, { start, end: end - 1 });
   const chunks: Buffer[] = [];
@@ -74,8 +74,25 @@ function literalHead(name: string, n: number, binary = false): string {
   return `${name} ${binary ? "~" : ""}{${n}}\r\n`;
 }
 
+/** Items answered from a message's listing entry alone (no structure, no body). */
+const LISTED_ITEMS = new Set<FetchItem["type"]>(["FLAGS", "UID", "MODSEQ", "INTERNALDATE", "RFC822.SIZE"]);
+
+/** The entries of `messages` (ascending UID) whose UID is in `uids`, ascending. */
+function listedMessages(messages: readonly MessageSummary[], uids: readonly number[]): MessageSummary[] {
+  let sorted = true;
+  for (let i = 1; i < uids.length && sorted; i++) sorted = uids[i - 1]! < uids[i]!;
+  const want = sorted ? uids : [...new Set(uids)].sort((a, b) => a - b);
+  const out: MessageSummary[] = [];
+  for (let i = 0, j = 0; i < want.length && j < messages.length; i++) {
+    const u = want[i]!;
+    while (j < messages.length && messages[j]!.uid < u) j++;
+    if (j < messages.length && messages[j]!.uid === u) out.push(messages[j]!);
+  }
+  return out;
+}
+
 /** The pieces of one item. */
-async function item(s: ImapSession, it: FetchItem, meta: MessageMeta, parsed: ParsedMessage | null): Promise<Piece[]> {
+async function item(s: ImapSession, it: FetchItem, meta: MessageSummary, parsed: ParsedMessage | null): Promise<Piece[]> {
   switch (it.type) {
     case "FLAGS":
       return [`FLAGS ${renderFlagList(meta.flags)}`];
@@ -139,7 +156,7 @@ async function item(s: ImapSession, it: FetchItem, meta: MessageMeta, parsed: Pa
 /** Opens every body range of one response before any of it is written, so a message removed
  * meanwhile is skipped cleanly instead of leaving a literal shorter than announced. Once a file
  * is open its octets stay readable even if it is unlinked. */
-async function openRanges(s: ImapSession, meta: MessageMeta, pieces: Piece[][]): Promise<Readable[]> {
+async function openRanges(s: ImapSession, meta: MessageSummary, pieces: Piece[][]): Promise<Readable[]> {
   const streams: Readable[] = [];
   try {
     for (const item of pieces) {
@@ -163,7 +180,7 @@ async function openRanges(s: ImapSession, meta: MessageMeta, pieces: Piece[][]):
 }
 
 /** Writes one message's FETCH response, streaming body ranges from the opened streams. */
-async function writeResponse(s: ImapSession, out: { buf: string }, seq: number, meta: MessageMeta, pieces: Piece[][], streams: Readable[]): Promise<void> {
+async function writeResponse(s: ImapSession, out: { buf: string }, seq: number, meta: MessageSummary, pieces: Piece[][], streams: Readable[]): Promise<void> {
   let next = 0;
   try {
     out.buf += `* ${seq} FETCH (`;
@@ -228,8 +245,10 @@ export default handler({
     const seen = !sel.readOnly && items.some(setsSeen);
     const structure = needsStructure(items);
     const headerOnly = headerLevelOnly(items);
+    // Items the shared mailbox listing answers (views.ts): no per-message store read at all.
+    const listed = !seen && items.every((i) => LISTED_ITEMS.has(i.type)) ? listedMessages((await s.shared.views.get(sel.mailboxId)).messages, uids) : null;
     for (let i = 0; i < uids.length; i += BATCH) {
-      const metas = await store.getMessages(sel.mailboxId, uids.slice(i, i + BATCH));
+      const metas: MessageSummary[] = listed ? listed.slice(i, i + BATCH) : await store.getMessages(sel.mailboxId, uids.slice(i, i + BATCH));
       const addFlags = new Set<number>();
       if (seen) {
         const unseen = metas.filter((m) => !m.flags.includes("\\Seen")).map((m) => m.uid);

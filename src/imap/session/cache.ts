@@ -6,6 +6,9 @@
 // keyed by the store-wide message id, which never changes for a stored body.
 
 import type { MessageMeta, Store } from "../../store/types.js";
+
+/** What the cache needs of a message: a listing entry without `parsed` is read from the body. */
+type Msg = Pick<MessageMeta, "id" | "size"> & { parsed?: unknown };
 import { findBodyStart, isParsedMessage, parseMessage, type ParsedMessage } from "../mime.js";
 
 const MAX_ENTRIES = 512;
@@ -18,7 +21,7 @@ export class ParsedCache {
   constructor(private readonly store: Store) {}
 
   /** The stored or cached structure, without reading anything; null when neither exists. */
-  peek(meta: MessageMeta): ParsedMessage | null {
+  peek(meta: Msg): ParsedMessage | null {
     if (isParsedMessage(meta.parsed)) return meta.parsed;
     return this.map.get(meta.id) ?? null;
   }
@@ -28,7 +31,7 @@ export class ParsedCache {
    * reads just the header (at most HEADER_PROBE octets), not the body. null when the header is
    * longer than that (the caller parses the whole message then).
    */
-  async headerOnly(meta: MessageMeta): Promise<ParsedMessage | null> {
+  async headerOnly(meta: Msg): Promise<ParsedMessage | null> {
     const end = Math.min(meta.size, HEADER_PROBE);
     if (end === 0) return parseMessage(Buffer.alloc(0));
     const stream = await this.store.openBody(meta.id, { start: 0, end: end - 1 });
@@ -41,7 +44,7 @@ export class ParsedCache {
   }
 
   /** The stored structure, or the cached one, or the body parsed now (and cached). */
-  async get(meta: MessageMeta): Promise<ParsedMessage> {
+  async get(meta: Msg): Promise<ParsedMessage> {
     if (isParsedMessage(meta.parsed)) return meta.parsed;
     const hit = this.map.get(meta.id);
     if (hit) {
