@@ -17,7 +17,7 @@ import type { Connection, Line } from "../net/types.js";
 import { InputError } from "../net/types.js";
 import { POP3_MAX_COMMAND_LINE } from "../net/limits.js";
 import type { Services } from "../services.js";
-import type { Account, MessageMeta } from "../store/types.js";
+import type { Account, MessageSummary } from "../store/types.js";
 import { StoreError } from "../store/types.js";
 import type { AuthContext, AuthFailureReason } from "../auth/types.js";
 import { audit } from "../log/audit.js";
@@ -174,7 +174,7 @@ export class Session {
    * never holding it whole. With `topLines`, only the header and that many body lines (§7).
    * The first chunk is read before "+OK" goes out, so a message expunged meanwhile by another
    * (IMAP) session gets a clean -ERR instead of a truncated response. */
-  async sendMessage(meta: MessageMeta, first: string, topLines: number | null): Promise<void> {
+  async sendMessage(meta: MessageSummary, first: string, topLines: number | null): Promise<void> {
     const gone = () => new Pop3Error("-ERR message was removed by another session");
     let body: Readable;
     try {
@@ -258,8 +258,9 @@ export class Session {
       const { store } = this.services;
       const inbox = await store.getMailbox(account.id, "INBOX");
       if (!inbox) throw new Pop3Error("-ERR [SYS/PERM] the account has no INBOX");
-      const messages = await store.listMessages(inbox.id);
-      tx = enterTransaction({ account, inbox, messages, release });
+      // Without the stored structures (POP3 never reads them): the cheap listing.
+      const { mailbox, messages } = await store.listSummaries(inbox.id);
+      tx = enterTransaction({ account, inbox: mailbox, messages, release });
     } catch (err) {
       release();
       throw err;
