@@ -353,10 +353,21 @@ export function changesSince(ctx: Ctx, mailboxId: Id, since: number): { changed:
  * the two reads). Each distinct flag list is decoded once and shared, frozen, between rows. */
 export function listSummaries(ctx: Ctx, mailboxId: Id): MailboxSnapshot {
   const mb = requireMailbox(ctx, mailboxId);
-  const rows = ctx.st
-    .get("SELECT id, uid, modseq, flags, internal_date, size FROM messages WHERE mailbox_id = ? ORDER BY uid")
-    .raw(true)
-    .all(mailboxId) as Array<[number, number, number, string, number, number]>;
+  // One JSON text for the whole mailbox: materialising one row object per message in the driver
+  // costs about twice as much as SQLite building the text and JSON.parse reading it.
+  const json = ctx.st
+    .get(
+      "SELECT json_group_array(json_array(id, uid, modseq, flags, internal_date, size)) FROM (SELECT id, uid, modseq, flags, internal_date, size FROM messages WHERE mailbox_id = ? ORDER BY uid)",
+    )
+    .pluck(true)
+    .get(mailboxId) as string;
+  const rows = JSON.parse(json) as Array<[number, number, number, string, number, number]>;
+  for (let i = 1; i < rows.length; i++) {
+    if (rows[i - 1]![1] > rows[i]![1]) {
+      rows.sort((a, b) => a[1] - b[1]); // SQLite does not promise the aggregate keeps the order
+      break;
+    }
+  }
   const decoded = new Map<string, string[]>();
   const messages = new Array<MessageSummary>(rows.length);
   for (let i = 0; i < rows.length; i++) {

@@ -104,8 +104,15 @@ async function item(s: ImapSession, it: FetchItem, meta: MessageSummary, parsed:
       return [`UID ${meta.uid}`];
     case "MODSEQ":
       return [`MODSEQ (${toWire(meta.modseq)})`];
-    case "ENVELOPE":
-      return [`ENVELOPE ${renderEnvelope(parsed!.envelope)}`];
+    case "ENVELOPE": {
+      let env = s.shared.cache.envelope(meta.id);
+      if (env === undefined) {
+        // Not loaded because the envelope was kept, and dropped since by another session: load now.
+        const p = parsed ?? (await s.shared.cache.headerOnly(meta)) ?? (await s.shared.cache.get(meta));
+        s.shared.cache.keepEnvelope(meta.id, (env = renderEnvelope(p.envelope)));
+      }
+      return [`ENVELOPE ${env}`];
+    }
     case "BODY":
       return [`BODY ${renderBodyBasic(parsed!)}`];
     case "BODYSTRUCTURE":
@@ -245,6 +252,8 @@ export default handler({
     const seen = !sel.readOnly && items.some(setsSeen);
     const structure = needsStructure(items);
     const headerOnly = headerLevelOnly(items);
+    // ENVELOPE is the only structure item: a message whose rendered envelope is kept needs nothing else.
+    const envelopeOnly = structure && items.every((i) => i.type === "ENVELOPE" || !needsStructure([i]));
     // Items the shared mailbox listing answers (views.ts): no per-message store read at all.
     const listed = !seen && items.every((i) => LISTED_ITEMS.has(i.type)) ? listedMessages((await s.shared.views.get(sel.mailboxId)).messages, uids) : null;
     for (let i = 0; i < uids.length; i += BATCH) {
@@ -275,9 +284,10 @@ export default handler({
         const pieces: Piece[][] = [];
         let streams: Readable[];
         try {
-          let parsed = structure ? s.shared.cache.peek(meta) : null;
-          if (structure && !parsed && headerOnly) parsed = await s.shared.cache.headerOnly(meta);
-          if (structure && !parsed) parsed = await s.shared.cache.get(meta);
+          const load = structure && !(envelopeOnly && s.shared.cache.envelope(meta.id) !== undefined);
+          let parsed = load ? s.shared.cache.peek(meta) : null;
+          if (load && !parsed && headerOnly) parsed = await s.shared.cache.headerOnly(meta);
+          if (load && !parsed) parsed = await s.shared.cache.get(meta);
           for (const it of its) pieces.push(await item(s, it, meta, parsed));
           streams = await openRanges(s, meta, pieces);
         } catch (err) {

@@ -2,8 +2,13 @@
 // e.g. delivered by SMTP or POP3 tooling) is parsed once with the foundation MIME parser and kept
 // in a small in-memory LRU shared by all IMAP sessions of one server.
 //
-// Invariants: the cache is bounded (entries and total parsed-message size); a cached structure is
-// keyed by the store-wide message id, which never changes for a stored body.
+// It also keeps the rendered ENVELOPE of recently fetched messages (FETCH ENVELOPE is what mail
+// clients ask for most), so a repeated fetch neither decodes the stored structure nor, for a
+// message stored without one, reads its header from the body file again.
+//
+// Invariants: the cache is bounded (entries and total parsed-message size; envelope text by
+// MAX_ENVELOPE_CHARS); a cached structure or envelope is keyed by the store-wide message id,
+// which is never reused, and a stored body never changes.
 
 import type { MessageMeta, Store } from "../../store/types.js";
 
@@ -12,13 +17,33 @@ type Msg = Pick<MessageMeta, "id" | "size"> & { parsed?: unknown };
 import { findBodyStart, isParsedMessage, parseMessage, type ParsedMessage } from "../mime.js";
 
 const MAX_ENTRIES = 512;
+/** Characters of rendered envelopes kept (oldest first out). */
+export const MAX_ENVELOPE_CHARS = 16 * 1024 * 1024;
 /** Octets read to find the header of an unparsed message for header SEARCH keys. */
 const HEADER_PROBE = 64 * 1024;
 
 export class ParsedCache {
   private readonly map = new Map<number, ParsedMessage>();
+  private readonly envelopes = new Map<number, string>();
+  private envelopeChars = 0;
 
   constructor(private readonly store: Store) {}
+
+  /** The rendered ENVELOPE of a message, when kept. */
+  envelope(messageId: number): string | undefined {
+    return this.envelopes.get(messageId);
+  }
+
+  keepEnvelope(messageId: number, rendered: string): void {
+    if (this.envelopes.has(messageId)) return;
+    this.envelopes.set(messageId, rendered);
+    this.envelopeChars += rendered.length + 32;
+    for (const [id, r] of this.envelopes) {
+      if (this.envelopeChars <= MAX_ENVELOPE_CHARS) break;
+      this.envelopes.delete(id);
+      this.envelopeChars -= r.length + 32;
+    }
+  }
 
   /** The stored or cached structure, without reading anything; null when neither exists. */
   peek(meta: Msg): ParsedMessage | null {

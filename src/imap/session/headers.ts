@@ -12,7 +12,7 @@
 //   body file when the structure left the field out or was truncated (values() answers null
 //   until `full` is loaded), each as sent plus RFC 2047-decoded when different.
 // - Bounded: at most MAX_CACHED_HEADER_CHARS characters of header text over all records (least
-//   recently used first out).
+//   recently stored first out).
 
 import { decodeHeaderValue, type HeaderField, type ParsedMessage } from "../mime.js";
 import { parseSentDay } from "../searchview.js";
@@ -82,19 +82,16 @@ export class HeaderRecord {
 }
 
 export class HeaderCache {
-  /** Insertion order is recency of use (oldest first). */
+  /** Insertion order (oldest first). */
   private readonly map = new Map<number, HeaderRecord>();
   private chars = 0;
 
   constructor(private readonly maxChars = MAX_CACHED_HEADER_CHARS) {}
 
+  /** The record of a message, if kept. (Not moved to the young end: a search touches every
+   * message of a mailbox, so eviction is by age of insertion.) */
   get(messageId: number): HeaderRecord | undefined {
-    const r = this.map.get(messageId);
-    if (r) {
-      this.map.delete(messageId);
-      this.map.set(messageId, r);
-    }
-    return r;
+    return this.map.get(messageId);
   }
 
   /** Keeps a record for a message's structure (once per message id). */
