@@ -188,8 +188,14 @@ export class MailboxViews {
     if (entry) {
       this.entries.delete(mailboxId);
       this.entries.set(mailboxId, entry);
-      if (entry.fresh.size > 0) await entry.readFresh(this.store, mailboxId);
-      const status = await this.store.mailboxStatus(mailboxId);
+      let status: MailboxStatus;
+      try {
+        if (entry.fresh.size > 0) await entry.readFresh(this.store, mailboxId);
+        status = await this.store.mailboxStatus(mailboxId);
+      } catch (e) {
+        this.drop(mailboxId); // e.g. the mailbox is gone
+        throw e;
+      }
       if (!entry.dead && entry.fresh.size === 0 && status.highestModseq === entry.modseq && status.messages === entry.messages.length) {
         return entry.listing(status);
       }

@@ -1,0 +1,161 @@
+// MailboxViews (views.ts) against a real store: a listing handed out always equals a fresh
+// listing of the store, whether changes arrive as events of this process or are made behind its
+// back (a second store instance, as another process would), and is reused when nothing changed.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtemp, rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { openStore } from "../../store/index.js";
+import { StoreError, type Store } from "../../store/types.js";
+import { MailboxViews, type MailboxListing } from "./views.js";
+import { HeaderCache } from "./headers.js";
+import { parseMessage } from "../mime.js";
+
+interface Fixture {
+  store: Store;
+  dir: string;
+  inbox: number;
+  views: MailboxViews;
+  /** How many times the views read a whole mailbox. */
+  rebuilds(): number;
+}
+
+async function withViews(fn: (f: Fixture) => Promise<void>): Promise<void> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), "portcullis-views-"));
+  const store = await openStore(dir);
+  let count = 0;
+  const counting = new Proxy(store, {
+    get(target, prop, receiver) {
+      if (prop === "listSummaries") return (id: number) => (count++, target.listSummaries(id));
+      const v = Reflect.get(target, prop, receiver) as unknown;
+      return typeof v === "function" ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
+  try {
+    await store.addDomain("example.test");
+    const a = await store.createAccount("user@example.test");
+    const inbox = (await store.getMailbox(a.id, "INBOX"))!.id;
+    await fn({ store, dir, inbox, views: new MailboxViews(counting), rebuilds: () => count });
+  } finally {
+    await store.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+const msg = (n: number): Buffer => Buffer.from(`Subject: ${n}\r\nFrom: a@example.test\r\n\r\nBody ${n}.\r\n`);
+
+/** The listing compared with what the store says now. */
+async function assertCurrent(store: Store, mailboxId: number, l: MailboxListing): Promise<void> {
+  const fresh = await store.listMessages(mailboxId);
+  assert.deepEqual(
+    l.messages.map((m) => [m.id, m.uid, m.modseq, [...m.flags], m.size, m.internalDate.getTime()]),
+    fresh.map((m) => [m.id, m.uid, m.modseq, m.flags, m.size, m.internalDate.getTime()]),
+  );
+  assert.deepEqual(l.uids, fresh.map((m) => m.uid));
+  const st = await store.mailboxStatus(mailboxId);
+  assert.equal(l.status.highestModseq, st.highestModseq);
+  assert.equal(l.status.uidNext, st.uidNext);
+  assert.equal(l.status.messages, st.messages);
+  const unseen = fresh.findIndex((m) => !m.flags.includes("\\Seen"));
+  assert.equal(l.firstUnseen, unseen + 1);
+  assert.deepEqual([...l.keywords].sort(), [...new Set(fresh.flatMap((m) => m.flags.filter((f) => !f.startsWith("\\"))))].sort());
+}
+
+test("a listing is reused while nothing changes, and follows appends, flag changes and expunges from events", async () => {
+  await withViews(async ({ store, inbox, views, rebuilds }) => {
+    for (let i = 0; i < 5; i++) await store.appendMessage(inbox, { body: msg(i), flags: i % 2 ? ["\\Seen"] : [] });
+    const first = await views.get(inbox);
+    await assertCurrent(store, inbox, first);
+    const firstMessages = first.messages.map((m) => ({ ...m, flags: [...m.flags] }));
+    assert.equal(rebuilds(), 1);
+    await assertCurrent(store, inbox, await views.get(inbox));
+    assert.equal(rebuilds(), 1, "nothing changed: no re-read");
+
+    await store.appendMessage(inbox, { body: msg(5), flags: ["$Later"] });
+    await store.storeFlags(inbox, [1, 2], "add", ["\\Seen", "$Work"]);
+    await store.expunge(inbox, [4]);
+    await store.appendMessage(inbox, { body: msg(6) });
+    const later = await views.get(inbox);
+    await assertCurrent(store, inbox, later);
+    assert.equal(rebuilds(), 1, "kept current from events alone");
+    // What was handed out before is unchanged.
+    assert.deepEqual(first.messages.map((m) => ({ ...m, flags: [...m.flags] })), firstMessages);
+
+    await store.storeFlags(inbox, later.uids.slice(), "set", ["\\Seen"]);
+    await assertCurrent(store, inbox, await views.get(inbox));
+    await store.expunge(inbox, later.uids.slice());
+    const empty = await views.get(inbox);
+    await assertCurrent(store, inbox, empty);
+    assert.equal(empty.messages.length, 0);
+    assert.equal(rebuilds(), 1);
+  });
+});
+
+test("changes made without events (another process) are noticed through HIGHESTMODSEQ and re-read", async () => {
+  await withViews(async ({ store, dir, inbox, views, rebuilds }) => {
+    for (let i = 0; i < 4; i++) await store.appendMessage(inbox, { body: msg(i) });
+    await assertCurrent(store, inbox, await views.get(inbox));
+    const other = await openStore(dir); // a second instance: its changes reach no subscriber here
+    try {
+      await other.storeFlags(inbox, [2], "add", ["\\Flagged"]);
+      await assertCurrent(store, inbox, await views.get(inbox));
+      assert.equal(rebuilds(), 2);
+      await other.expunge(inbox, [3]);
+      await other.appendMessage(inbox, { body: msg(9), flags: ["\\Seen"] });
+      await assertCurrent(store, inbox, await views.get(inbox));
+      assert.equal(rebuilds(), 3);
+    } finally {
+      await other.close();
+    }
+  });
+});
+
+test("changes racing with the read are not lost", async () => {
+  await withViews(async ({ store, inbox, views }) => {
+    for (let i = 0; i < 50; i++) await store.appendMessage(inbox, { body: msg(i) });
+    // Writes submitted while listings are being built and refreshed; every listing handed out is
+    // current when handed out, and the last one equals the store.
+    const writes: Array<Promise<unknown>> = [];
+    for (let round = 0; round < 20; round++) {
+      writes.push(store.appendMessage(inbox, { body: msg(100 + round) }));
+      writes.push(store.storeFlags(inbox, [round + 1], "add", ["\\Seen"]));
+      if (round % 3 === 0) writes.push(store.expunge(inbox, [round + 2]));
+      const [a, b] = await Promise.all([views.get(inbox), views.get(inbox)]);
+      for (const l of [a, b]) assert.equal(l.messages.length, l.status.messages);
+    }
+    await Promise.all(writes);
+    await assertCurrent(store, inbox, await views.get(inbox));
+  });
+});
+
+test("a deleted mailbox is dropped: get() reports it missing", async () => {
+  await withViews(async ({ store, inbox, views }) => {
+    const a = (await store.getAccount("user@example.test"))!;
+    const box = await store.createMailbox(a.id, "Projects");
+    await store.appendMessage(box.id, { body: msg(1) });
+    assert.equal((await views.get(box.id)).messages.length, 1);
+    await store.deleteMailbox(box.id);
+    await assert.rejects(views.get(box.id), (e: unknown) => e instanceof StoreError && e.code === "not-found");
+    assert.equal((await views.get(inbox)).messages.length, 0);
+  });
+});
+
+test("header records: values as sent and decoded, full header needed for omitted fields, bounded", () => {
+  const raw = Buffer.from(
+    "Received: from a by b\r\nFrom: =?UTF-8?B?SsO8cmdlbg==?= <j@example.org>\r\nSubject: plain\r\n folded\r\nDate: 3 Feb 2025 10:00:00 +0100\r\n\r\nbody\r\n",
+  );
+  const parsed = parseMessage(raw);
+  const cache = new HeaderCache(2000);
+  const r = cache.put(1, parsed);
+  assert.deepEqual(r.values("from"), ["=?UTF-8?B?SsO8cmdlbg==?= <j@example.org>", "Jürgen <j@example.org>"]);
+  assert.deepEqual(r.values("subject"), ["plain folded"]);
+  assert.deepEqual(r.values("cc"), []);
+  assert.deepEqual(r.sentDay, { year: 2025, month: 2, day: 3 });
+  assert.equal(r.values("received"), null, "left out of the stored structure: read the header");
+  cache.setFull(1, r, [{ name: "Received", value: "from a by b" }]);
+  assert.deepEqual(r.values("received"), ["from a by b"]);
+  for (let id = 2; id < 100; id++) cache.put(id, parsed);
+  assert.equal(cache.get(1), undefined, "the oldest records go first");
+  assert.ok(cache.get(99));
+});
