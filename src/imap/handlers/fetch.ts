@@ -91,6 +91,34 @@ function listedMessages(messages: readonly MessageSummary[], uids: readonly numb
   return out;
 }
 
+/** The items of one response answered from a listing entry (LISTED_ITEMS only), in order. */
+function listedLine(items: readonly FetchItem[], meta: MessageSummary, flags: string): string {
+  let line = "";
+  for (const it of items) {
+    if (line) line += " ";
+    switch (it.type) {
+      case "FLAGS":
+        line += `FLAGS ${flags}`;
+        break;
+      case "UID":
+        line += `UID ${meta.uid}`;
+        break;
+      case "MODSEQ":
+        line += `MODSEQ (${toWire(meta.modseq)})`;
+        break;
+      case "INTERNALDATE":
+        line += `INTERNALDATE "${formatDateTime(meta.internalDate)}"`;
+        break;
+      case "RFC822.SIZE":
+        line += `RFC822.SIZE ${meta.size}`;
+        break;
+      default:
+        throw new Error(`FETCH item ${it.type} is not answered from the listing`);
+    }
+  }
+  return line;
+}
+
 /** The pieces of one item. */
 async function item(s: ImapSession, it: FetchItem, meta: MessageSummary, parsed: ParsedMessage | null): Promise<Piece[]> {
   switch (it.type) {
@@ -256,6 +284,8 @@ export default handler({
     const envelopeOnly = structure && items.every((i) => i.type === "ENVELOPE" || !needsStructure([i]));
     // Items the shared mailbox listing answers (views.ts): no per-message store read at all.
     const listed = !seen && items.every((i) => LISTED_ITEMS.has(i.type)) ? listedMessages((await s.shared.views.get(sel.mailboxId)).messages, uids) : null;
+    const renderedFlags = new Map<readonly string[], string>();
+    const wantFlags = has("FLAGS");
     for (let i = 0; i < uids.length; i += BATCH) {
       const metas: MessageSummary[] = listed ? listed.slice(i, i + BATCH) : await store.getMessages(sel.mailboxId, uids.slice(i, i + BATCH));
       const addFlags = new Set<number>();
@@ -279,6 +309,20 @@ export default handler({
         if (a.changedSince !== null && toWire(meta.modseq) <= a.changedSince) continue;
         const seq = sel.seqOf(meta.uid);
         if (seq === 0) continue;
+        if (listed) {
+          // Listing entries share their flag arrays: each distinct one is noted and rendered once.
+          let flags = renderedFlags.get(meta.flags);
+          if (flags === undefined) {
+            if (wantFlags) out.buf += sel.noteFlags(meta.flags); // RFC 9051 §7.3.5
+            renderedFlags.set(meta.flags, (flags = renderFlagList(meta.flags)));
+          }
+          out.buf += `* ${seq} FETCH (${listedLine(items, meta, flags)})\r\n`;
+          if (out.buf.length >= CHUNK) {
+            await s.write(out.buf);
+            out.buf = "";
+          }
+          continue;
+        }
         const its = addFlags.has(meta.uid) && !has("FLAGS") ? [...items, { type: "FLAGS" } as FetchItem] : items;
         if (its.some((x) => x.type === "FLAGS")) out.buf += sel.noteFlags(meta.flags); // RFC 9051 §7.3.5
         const pieces: Piece[][] = [];
