@@ -159,6 +159,11 @@ const MIGRATIONS: string[] = [
     DELETE FROM text_pending WHERE blob_id = OLD.id;
   END;
   `,
+  // 2 -> 3: a covering index for listing a mailbox (messages.ts listSummaries: IMAP SELECT, POP3
+  // login), so a listing reads this index only, never the rows with their stored structures.
+  `
+  CREATE INDEX IF NOT EXISTS messages_listing ON messages(mailbox_id, uid, id, modseq, flags, internal_date, size);
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

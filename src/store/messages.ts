@@ -348,6 +348,10 @@ export function changesSince(ctx: Ctx, mailboxId: Id, since: number): { changed:
   return { changed, vanished };
 }
 
+/** Reads only the covering index messages_listing (db.ts), not the rows with their structures. */
+export const LIST_SUMMARIES_SQL =
+  "SELECT json_group_array(json_array(id, uid, modseq, flags, internal_date, size)) FROM (SELECT id, uid, modseq, flags, internal_date, size FROM messages WHERE mailbox_id = ? ORDER BY uid)";
+
 /** A mailbox and its messages without their stored structures, read in one synchronous step so
  * `mailbox.highestModseq` is exactly the MODSEQ of the listed state (no commit can fall between
  * the two reads). Each distinct flag list is decoded once and shared, frozen, between rows. */
@@ -356,9 +360,7 @@ export function listSummaries(ctx: Ctx, mailboxId: Id): MailboxSnapshot {
   // One JSON text for the whole mailbox: materialising one row object per message in the driver
   // costs about twice as much as SQLite building the text and JSON.parse reading it.
   const json = ctx.st
-    .get(
-      "SELECT json_group_array(json_array(id, uid, modseq, flags, internal_date, size)) FROM (SELECT id, uid, modseq, flags, internal_date, size FROM messages WHERE mailbox_id = ? ORDER BY uid)",
-    )
+    .get(LIST_SUMMARIES_SQL)
     .pluck(true)
     .get(mailboxId) as string;
   const rows = JSON.parse(json) as Array<[number, number, number, string, number, number]>;

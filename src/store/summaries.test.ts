@@ -5,16 +5,18 @@ import assert from "node:assert/strict";
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
+import Database from "better-sqlite3";
 import { openStore } from "./index.js";
+import { LIST_SUMMARIES_SQL } from "./messages.js";
 import { StoreError, type Store } from "./types.js";
 
-async function withStore(fn: (store: Store, inbox: number, trash: number) => Promise<void>): Promise<void> {
+async function withStore(fn: (store: Store, inbox: number, trash: number, dir: string) => Promise<void>): Promise<void> {
   const dir = await mkdtemp(path.join(os.tmpdir(), "portcullis-summaries-"));
   const store = await openStore(dir);
   try {
     await store.addDomain("example.test");
     const a = await store.createAccount("user@example.test");
-    await fn(store, (await store.getMailbox(a.id, "INBOX"))!.id, (await store.getMailbox(a.id, "Trash"))!.id);
+    await fn(store, (await store.getMailbox(a.id, "INBOX"))!.id, (await store.getMailbox(a.id, "Trash"))!.id, dir);
   } finally {
     await store.close();
     await rm(dir, { recursive: true, force: true });
@@ -84,5 +86,18 @@ test("listSummaries of 5,000 messages keeps UID order and sizes", async () => {
     const full = await store.listMessages(inbox);
     assert.deepEqual(messages.map((m) => [m.id, m.uid, m.size, m.modseq, m.internalDate.getTime()]), full.map((m) => [m.id, m.uid, m.size, m.modseq, m.internalDate.getTime()]));
     assert.equal(mailbox.uidNext, 5001);
+  });
+});
+
+test("the listing reads the covering index only, not the rows with their structures", async () => {
+  await withStore(async (store, inbox, _trash, dir) => {
+    await store.appendMessage(inbox, { body: msg(1), parsed: { v: 1, big: "x".repeat(5000) } });
+    const db = new Database(path.join(dir, "store", "portcullis.db"), { readonly: true });
+    try {
+      const plan = (db.prepare(`EXPLAIN QUERY PLAN ${LIST_SUMMARIES_SQL}`).all(inbox) as Array<{ detail: string }>).map((r) => r.detail).join(" | ");
+      assert.match(plan, /USING COVERING INDEX messages_listing/, plan);
+    } finally {
+      db.close();
+    }
   });
 });
