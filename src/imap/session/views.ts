@@ -96,7 +96,8 @@ class Entry {
           const i = binarySearch(list, c.uid);
           if (i < 0 || list[i]!.modseq >= c.modseq) continue;
           next ??= this.messages.slice();
-          next[i] = { ...next[i]!, flags: c.flags, modseq: c.modseq };
+          const m = next[i]!;
+          next[i] = { id: m.id, mailboxId: m.mailboxId, uid: m.uid, modseq: c.modseq, flags: c.flags, internalDate: m.internalDate, size: m.size };
         }
         if (next) this.replace(next);
         return;
