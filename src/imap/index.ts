@@ -6,7 +6,7 @@ import type { ProtocolHandler, RefusalReason } from "../net/types.js";
 import type { Services } from "../services.js";
 import { ParsedCache } from "./session/cache.js";
 import { ImapSession } from "./session/session.js";
-import { MailboxViews } from "./session/views.js";
+import { mailboxViews } from "../store/views.js";
 import { HeaderCache } from "./session/headers.js";
 
 const REFUSALS: Record<RefusalReason, string> = {
@@ -18,7 +18,7 @@ const REFUSALS: Record<RefusalReason, string> = {
 };
 
 export function createImapHandler(services: Services): ProtocolHandler {
-  const shared = { cache: new ParsedCache(services.store), views: new MailboxViews(services.store), headers: new HeaderCache() };
+  const shared = { cache: new ParsedCache(services.store), views: mailboxViews(services.store), headers: new HeaderCache() };
   return {
     protocol: "imap",
     refusal: (reason) => `${REFUSALS[reason]}\r\n`,

@@ -25,6 +25,7 @@ import { looksLikeHttp, parseCommand } from "./parse.js";
 import { Pop3Error, R } from "./errors.js";
 import { DotStuffer, TopLimiter } from "./dotstuff.js";
 import { enterTransaction, type State, type TransactionState } from "./state.js";
+import { mailboxViews } from "../store/views.js";
 import type { MaildropLocks } from "./lock.js";
 import { COMMANDS } from "./commands/index.js";
 
@@ -258,9 +259,10 @@ export class Session {
       const { store } = this.services;
       const inbox = await store.getMailbox(account.id, "INBOX");
       if (!inbox) throw new Pop3Error("-ERR [SYS/PERM] the account has no INBOX");
-      // Without the stored structures (POP3 never reads them): the cheap listing.
-      const { mailbox, messages } = await store.listSummaries(inbox.id);
-      tx = enterTransaction({ account, inbox: mailbox, messages, release });
+      // The shared listing (store/views.ts): current as of now, re-read only when INBOX changed
+      // in a way its events did not tell, and without the stored structures POP3 never reads.
+      const { messages } = await mailboxViews(store).get(inbox.id);
+      tx = enterTransaction({ account, inbox, messages, release });
     } catch (err) {
       release();
       throw err;

@@ -31,7 +31,7 @@ import { CommandParser, type ParsedCommand, type ParseResult } from "../parser.j
 import { mailboxFromWire, mailboxToWire } from "../encode.js";
 import { ImapError, no } from "./errors.js";
 import type { ParsedCache } from "./cache.js";
-import type { MailboxViews } from "./views.js";
+import type { MailboxViews } from "../../store/views.js";
 import type { HeaderCache } from "./headers.js";
 import type { SelectedMailbox } from "./selected.js";
 import { HANDLERS, type SessionState } from "../handlers/index.js";

@@ -1,7 +1,9 @@
-// Listings of mailboxes shared by all IMAP sessions of one server (UID, id, flags, MODSEQ, size,
+// Listings of mailboxes shared by all sessions of one server (UID, id, flags, MODSEQ, size,
 // internal date of every message, without stored structures), kept up to date from the store's
-// mailbox events, so SELECT, SEARCH and flag-only FETCH do not re-read every row of a mailbox on
-// every command.
+// mailbox events, so IMAP SELECT, SEARCH and flag-only FETCH, and POP3 login, do not re-read every
+// row of a mailbox each time. Protocol-neutral: it works over any Store, through its interface
+// only (listSummaries, getMessages, mailboxStatus, subscribe); one instance per store
+// (mailboxViews()).
 //
 // Invariants:
 // - A listing is handed out only when it is current: its MODSEQ equals the mailbox's
@@ -17,7 +19,7 @@
 // - Memory is bounded: at most MAX_CACHED_MESSAGES entries over all listings (least recently
 //   used listings are dropped, their subscriptions released); a larger mailbox is listed afresh.
 
-import type { Id, MailboxEvent, MailboxSnapshot, MailboxStatus, MessageSummary, Store } from "../../store/types.js";
+import type { Id, MailboxEvent, MailboxSnapshot, MailboxStatus, MessageSummary, Store } from "./types.js";
 
 /** Entries kept over all cached listings. */
 export const MAX_CACHED_MESSAGES = 400_000;
@@ -271,4 +273,13 @@ export class MailboxViews {
     this.entries.delete(mailboxId);
     entry.unsubscribe?.();
   }
+}
+
+const perStore = new WeakMap<Store, MailboxViews>();
+
+/** The views of a store, shared by every protocol handler of the process. */
+export function mailboxViews(store: Store): MailboxViews {
+  let v = perStore.get(store);
+  if (!v) perStore.set(store, (v = new MailboxViews(store)));
+  return v;
 }
