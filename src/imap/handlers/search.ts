@@ -15,6 +15,7 @@ import { compileSearch, renderEsearch, renderSearch, savedResult, textNeedles, u
 import { parseHeaderFields, type HeaderField } from "../mime.js";
 import type { ImapSession } from "../session/session.js";
 import { searchableText } from "../session/textsearch.js";
+import type { HeaderRecord } from "../session/headers.js";
 import { isGone } from "../session/errors.js";
 import { SELECTED, handler } from "./types.js";
 import { toWire } from "../session/modseq.js";
@@ -75,35 +76,46 @@ export default handler({
     // Scanned text of the messages whose bodies had to be read (this command only).
     const texts = new Map<number, { body: string; text: string }>();
     const matched = new Uint8Array(candidates.length);
+    // One view object, pointed at each message in turn (the predicate is synchronous and keeps
+    // nothing), so evaluating a large mailbox allocates nothing per message.
+    let meta: MessageSummary = candidates[0]?.meta ?? ({} as MessageSummary);
+    let rec: HeaderRecord | undefined;
+    const view: SearchMessage = {
+      seq: 0,
+      uid: 0,
+      flags: [],
+      modseq: 0,
+      size: 0,
+      internalDate: new Date(0),
+      recent: false,
+      get sentDay() {
+        if (!rec) throw MISSING_HEADER;
+        return rec.sentDay;
+      },
+      header(name: string) {
+        if (!rec) throw MISSING_HEADER;
+        const v = rec.values(name);
+        if (v === null) throw MISSING_FULL;
+        return v;
+      },
+      textMatches(scope, needle) {
+        const hits = indexed.get(needleKey(scope, needle));
+        if (hits) return hits.has(meta.uid);
+        const t = texts.get(meta.id);
+        if (!t) throw MISSING_TEXT;
+        return (scope === "text" ? t.text : t.body).includes(needle);
+      },
+    };
     const evaluate = (k: number): Missing | null => {
-      const { seq, meta } = candidates[k]!;
-      const rec = headers.get(meta.id);
-      const view: SearchMessage = {
-        seq,
-        uid: meta.uid,
-        flags: meta.flags,
-        modseq: toWire(meta.modseq),
-        size: meta.size,
-        internalDate: meta.internalDate,
-        recent: false,
-        get sentDay() {
-          if (!rec) throw MISSING_HEADER;
-          return rec.sentDay;
-        },
-        header(name: string) {
-          if (!rec) throw MISSING_HEADER;
-          const v = rec.values(name);
-          if (v === null) throw MISSING_FULL;
-          return v;
-        },
-        textMatches(scope, needle) {
-          const hits = indexed.get(needleKey(scope, needle));
-          if (hits) return hits.has(meta.uid);
-          const t = texts.get(meta.id);
-          if (!t) throw MISSING_TEXT;
-          return (scope === "text" ? t.text : t.body).includes(needle);
-        },
-      };
+      const c = candidates[k]!;
+      meta = c.meta;
+      rec = headers.get(meta.id);
+      view.seq = c.seq;
+      view.uid = meta.uid;
+      view.flags = meta.flags;
+      view.modseq = toWire(meta.modseq);
+      view.size = meta.size;
+      view.internalDate = meta.internalDate;
       try {
         if (pred(view)) matched[k] = 1;
         return null;
