@@ -35,10 +35,15 @@ async function loop(): Promise<void> {
       while (!stop && !w.ended) {
         attempts++;
         w.write(`USER ${user}\r\nPASS wrong-${attempts}\r\n`);
+        // One reply to USER, one to PASS. A reply that does not come in time leaves the two out
+        // of step (the late one would be read as the next USER's): start over on a new
+        // connection rather than read the next "+OK" (to USER) as a successful PASS.
         const u = await w.readLine(10_000);
-        const r = await w.readLine(10_000);
+        const r = u === null ? null : await w.readLine(10_000);
         for (const reply of [u, r]) if (reply && !reply.startsWith("+OK") && replies.size < 6) replies.add(reply.slice(0, 80));
-        if (r?.startsWith("+OK")) throw new Error("attacker logged in?!");
+        if (u === null || r === null) break;
+        if (!u.startsWith("+OK")) continue; // USER refused (e.g. throttled): PASS was refused too
+        if (r.startsWith("+OK")) throw new Error(`attacker logged in?! (${r.slice(0, 80)})`);
       }
     } finally {
       w.close();

@@ -12,7 +12,7 @@ import { fileURLToPath } from "node:url";
 import { performance } from "node:perf_hooks";
 import { makeSetup, serve, withStore, type Served, type Setup } from "./lib/portcullis.js";
 import { startNxDns } from "./lib/dns.js";
-import { startDovecot, startPostfix, postfixAvailable, dovecotAvailable, findProgram, type DovecotInstance } from "./lib/peers.js";
+import { startDovecot, startPostfix, postfixAvailable, dovecotAvailable, findProgram, treeCpuSeconds, type DovecotInstance } from "./lib/peers.js";
 import { Wire, smtpReply, smtpSend, makeMessage, pop3Login, imapLogin, imapCommand, percentile } from "./lib/wire.js";
 
 export interface Row {
@@ -149,17 +149,22 @@ export async function scenarioSmtp(scale: Scale, withPeer: boolean): Promise<Row
   const to = "alice@example.test";
   const rows: Row[] = [];
   const sourceHaveIt = findProgram("smtp-source") !== null;
-  const p: { rateD: number | null; rate: number | null; tRate: number | null; p50: number | null; p99: number | null; stored: number } = { rateD: null, rate: null, tRate: null, p50: null, p99: null, stored: 0 };
+  type Side = { rateD: number | null; rate: number | null; tRate: number | null; p50: number | null; p99: number | null; stored: number; cpu: number | null; cpuD: number | null };
+  const p: Side = { rateD: null, rate: null, tRate: null, p50: null, p99: null, stored: 0, cpu: null, cpuD: null };
   await withPortcullis({ users: [to] }, async (srv) => {
     if (sourceHaveIt) {
       log(`smtp: smtp-source -s 20 -m ${total} -l 10240 against Portcullis`);
+      let cpu0 = treeCpuSeconds(srv.pid);
       const r = await smtpSource(srv.ports.smtp!, total, to, false);
       if (!r.ok) log(`smtp-source reported: ${r.out}`);
       p.rate = total / r.seconds;
+      p.cpu = ((treeCpuSeconds(srv.pid) - cpu0) * 1000) / total;
       log(`smtp: smtp-source -d -s 20 -m ${total} -l 10240 against Portcullis`);
+      cpu0 = treeCpuSeconds(srv.pid);
       const rd = await smtpSource(srv.ports.smtp!, total, to, true);
       if (!rd.ok) log(`smtp-source reported: ${rd.out}`);
       p.rateD = total / rd.seconds;
+      p.cpuD = ((treeCpuSeconds(srv.pid) - cpu0) * 1000) / total;
     }
     log(`smtp: timing client, 20 sessions x ${scale.smtpMessagesPerSession}`);
     const t = await smtpTimed(srv.ports.smtp!, 20, scale.smtpMessagesPerSession, to);
@@ -167,6 +172,7 @@ export async function scenarioSmtp(scale: Scale, withPeer: boolean): Promise<Row
     p.p50 = percentile(t.latencies, 50);
     p.p99 = percentile(t.latencies, 99);
     if (t.failed) log(`smtp: ${t.failed} transactions refused by Portcullis`);
+    await new Promise((res) => setTimeout(res, 1000)); // the last audit lines are still in the pipe
     p.stored = srv.count("smtp.received");
   });
   let noAuth: { rate: number; p50: number; p99: number } | null = null;
@@ -175,23 +181,32 @@ export async function scenarioSmtp(scale: Scale, withPeer: boolean): Promise<Row
     const t = await smtpTimed(srv.ports.smtp!, 20, scale.smtpMessagesPerSession, to);
     noAuth = { rate: t.ok / t.seconds, p50: percentile(t.latencies, 50), p99: percentile(t.latencies, 99) };
   });
-  const q: typeof p & { deliveredRate: number | null } = { rateD: null, rate: null, tRate: null, p50: null, p99: null, stored: 0, deliveredRate: null };
+  const q: Side & { deliveredRate: number | null } = { rateD: null, rate: null, tRate: null, p50: null, p99: null, stored: 0, cpu: null, cpuD: null, deliveredRate: null };
   if (withPeer && postfixAvailable()) {
     const pf = await startPostfix({ users: [to] });
     try {
+      // Postfix answers 250 once the message is in its queue; delivery to Maildir follows. Its CPU
+      // is counted until every message is in the Maildir (all its processes, reaped ones too).
+      const untilDelivered = async (n: number) => {
+        const deadline = Date.now() + 10 * 60_000;
+        while (pf.delivered() < n && Date.now() < deadline) await new Promise((res) => setTimeout(res, 100));
+      };
       log(`smtp: smtp-source -s 20 -m ${total} -l 10240 against Postfix`);
       const t0 = performance.now();
+      let cpu0 = treeCpuSeconds(pf.masterPid());
       const r = await smtpSource(pf.port, total, to, false);
       if (!r.ok) log(`smtp-source reported: ${r.out}`);
       q.rate = total / r.seconds;
-      // Postfix answers 250 once the message is in its queue; delivery to Maildir follows.
-      const deadline = Date.now() + 10 * 60_000;
-      while (pf.delivered() < total && Date.now() < deadline) await new Promise((res) => setTimeout(res, 100));
+      await untilDelivered(total);
       q.deliveredRate = pf.delivered() / ((performance.now() - t0) / 1000);
+      q.cpu = ((treeCpuSeconds(pf.masterPid()) - cpu0) * 1000) / total;
       log(`smtp: smtp-source -d -s 20 -m ${total} -l 10240 against Postfix`);
+      cpu0 = treeCpuSeconds(pf.masterPid());
       const rd = await smtpSource(pf.port, total, to, true);
       if (!rd.ok) log(`smtp-source reported: ${rd.out}`);
       q.rateD = total / rd.seconds;
+      await untilDelivered(2 * total);
+      q.cpuD = ((treeCpuSeconds(pf.masterPid()) - cpu0) * 1000) / total;
       log("smtp: timing client against Postfix");
       const t = await smtpTimed(pf.port, 20, scale.smtpMessagesPerSession, to);
       q.tRate = t.ok / t.seconds;
@@ -207,6 +222,8 @@ export async function scenarioSmtp(scale: Scale, withPeer: boolean): Promise<Row
   rows.push({ scenario: "smtp", metric: `smtp-source 20 sessions, ${total}×10KB, connection per message`, unit: "msg/s", portcullis: p.rate, peer: q.rate, peerName, note: `Portcullis 250 = stored in the mailbox, fsynced; Postfix 250 = in its queue; ${storedNote}` });
   rows.push({ scenario: "smtp", metric: "same, until delivered to mailbox", unit: "msg/s", portcullis: p.rate, peer: q.deliveredRate, peerName, note: "Postfix: until every file is in Maildir/new" });
   rows.push({ scenario: "smtp", metric: `smtp-source -d (connections reused), ${total}×10KB`, unit: "msg/s", portcullis: p.rateD, peer: q.rateD, peerName, note: "Postfix figure: accepted into its queue" });
+  rows.push({ scenario: "smtp", metric: "server CPU per message, connection per message", unit: "ms", portcullis: p.cpu, peer: q.cpu, peerName, note: "user+system CPU of the server's processes (Postfix: all of them, until delivered to Maildir) / messages: the cost per core" });
+  rows.push({ scenario: "smtp", metric: "server CPU per message, connections reused", unit: "ms", portcullis: p.cpuD, peer: q.cpuD, peerName });
   rows.push({ scenario: "smtp", metric: "timing client 20 sessions, rate", unit: "msg/s", portcullis: p.tRate, peer: q.tRate, peerName });
   rows.push({ scenario: "smtp", metric: "per-transaction latency p50", unit: "ms", portcullis: p.p50, peer: q.p50, peerName, note: "MAIL FROM sent → 250 after DATA" });
   rows.push({ scenario: "smtp", metric: "per-transaction latency p99", unit: "ms", portcullis: p.p99, peer: q.p99, peerName });

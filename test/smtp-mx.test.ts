@@ -235,13 +235,31 @@ test("a client that speaks HTTP is answered 554 and disconnected with an audit e
 });
 
 test("a client that talks before the greeting gets 554 and is disconnected", async () => {
-  const c = await RawSmtp.connect(srv.ports.smtp);
+  // From an address that has not yet waited for a greeting here (greetcache.ts).
+  const c = await RawSmtp.connect(srv.ports.smtp, { localAddress: "127.0.0.77" });
   c.write("EHLO eager.example\r\nMAIL FROM:<spam@other.example>\r\n");
   const r = await c.reply();
   assert.equal(r.code, 554);
   assert.match(r.text, /before the greeting/);
   await c.closed();
   assert.ok(eventsNamed(srv, "smtp.protocol.abuse").some((e) => e.reason === "early-talker"));
+});
+
+test("greeting pause: paid on an address's first connection, not again once it waited", async () => {
+  const greetedAfter = async (): Promise<number> => {
+    const t0 = performance.now();
+    const c = await RawSmtp.connect(srv.ports.smtp, { localAddress: "127.0.0.78" });
+    const r = await c.reply();
+    const ms = performance.now() - t0;
+    assert.equal(r.code, 220);
+    c.write("QUIT\r\n");
+    await c.reply();
+    return ms;
+  };
+  const first = await greetedAfter();
+  assert.ok(first >= 195, `first connection greeted after the 200 ms pause (${first.toFixed(0)} ms)`);
+  const second = await greetedAfter();
+  assert.ok(second < 195, `second connection greeted without the pause (${second.toFixed(0)} ms)`);
 });
 
 test("too many bad commands: 421 4.7.0 and the connection is closed", async () => {

@@ -95,11 +95,37 @@ export function treeMemory(pid: number): { rss: number; pss: number; processes: 
   return { rss, pss, processes: pids.length };
 }
 
+/** CPU seconds (user + system) used so far by `pid` and all its descendants, including the
+ * children that already exited and were reaped (the root's cutime/cstime). The difference of two
+ * readings is the CPU a multi-process server spent in between, whatever process did the work. */
+export function treeCpuSeconds(pid: number): number {
+  const hz = 100; // USER_HZ, 100 on Linux
+  const fields = (p: number): number[] | null => {
+    try {
+      const stat = readFileSync(`/proc/${p}/stat`, "utf8");
+      return stat.slice(stat.lastIndexOf(")") + 2).split(" ").map(Number);
+    } catch {
+      return null;
+    }
+  };
+  let ticks = 0;
+  for (const p of processTree(pid)) {
+    const f = fields(p);
+    if (!f) continue;
+    // After "pid (comm) ": state=0 ... utime=11 stime=12 cutime=13 cstime=14 (proc(5), 14-17 minus 3).
+    ticks += f[11]! + f[12]!;
+    if (p === pid) ticks += f[13]! + f[14]!;
+  }
+  return ticks / hz;
+}
+
 // ---------------------------------------------------------------- Postfix
 
 export interface PostfixInstance {
   port: number;
   dir: string;
+  /** The master process id (from its pid file). */
+  masterPid(): number;
   /** Messages delivered into the Maildirs so far. */
   delivered(): number;
   stop(): Promise<void>;
@@ -189,6 +215,7 @@ export async function startPostfix(o: { users: string[]; domain?: string; port?:
   return {
     port,
     dir,
+    masterPid: () => Number(readFileSync(join(dir, "queue", "pid", "master.pid"), "utf8").trim()),
     delivered: () => {
       let n = 0;
       for (const u of o.users) {

@@ -22,8 +22,8 @@
 // - Temp files made here are removed whatever happens (the store may already have renamed them).
 // - The file handed to the store is complete (closed) before store.deliver(), which fsyncs it.
 
-import { open, readFile, rm, stat } from "node:fs/promises";
-import { createReadStream, createWriteStream } from "node:fs";
+import { readFile, rm, stat } from "node:fs/promises";
+import { createWriteStream } from "node:fs";
 import { pipeline } from "node:stream/promises";
 import type { Helo, Transaction } from "./state.js";
 import type { Session } from "./session.js";
@@ -45,10 +45,14 @@ const PARSE_AT_DELIVERY_MAX = 16 * 1024 * 1024;
 /** The message's MIME structure (ENVELOPE, BODYSTRUCTURE, part offsets, searchable headers),
  * parsed once here and stored with it, so IMAP FETCH and header SEARCH never re-read the body.
  * The spooled file always has CRLF line ends (bare CR/LF are refused in DATA and BDAT). */
-async function parseOnce(body: { path: string; size: number }): Promise<ParsedMessage | null> {
+async function parseOnce(body: Body): Promise<ParsedMessage | null> {
+  if (Buffer.isBuffer(body)) return parseMessage(body);
   if (body.size > PARSE_AT_DELIVERY_MAX) return null;
   return parseMessage(await readFile(body.path));
 }
+
+/** A message for the store: in memory, or a closed file. */
+type Body = Buffer | { path: string; size: number };
 
 /** Creates the spool for a transaction, with Return-Path: and our Received: already written. */
 export async function openSpool(s: Session, helo: Helo, tx: Transaction): Promise<Spool> {
@@ -72,7 +76,7 @@ export async function openSpool(s: Session, helo: Helo, tx: Transaction): Promis
 
 /** Checks the complete message in `spool` and delivers it; sends 250 or throws SmtpError. */
 export async function acceptMessage(s: Session, tx: Transaction, spool: Spool): Promise<void> {
-  const fileSize = await spool.finish();
+  const content = await spool.finish();
   if (spool.bareLineEnding) {
     s.audit("smtp.protocol.abuse", { reason: "bare-line-ending", id: tx.id, sender: tx.sender }, "warn");
     throw new SmtpError(reply(550, "5.6.11", "Bare LF or CR not allowed in message (RFC 5321 §2.3.8)"));
@@ -108,20 +112,20 @@ export async function acceptMessage(s: Session, tx: Transaction, spool: Spool): 
   const junk = verdict?.disposition.action === "junk";
   try {
     // RFC 8601 §5: our Authentication-Results: on top, forged ones claiming our name removed.
-    let localBody = { path: spool.path, size: fileSize };
+    let localBody: Body = content.kind === "memory" ? content.data : { path: content.path, size: content.size };
     if (localAccounts.size > 0) {
       const rewritten = await rewriteHeader(s, spool, header, verdict?.header ?? "");
       if (rewritten) {
-        temps.push(rewritten.path);
+        if (!Buffer.isBuffer(rewritten)) temps.push(rewritten.path);
         localBody = rewritten;
       }
     }
     // Queue copies first: the store may take over the spool file itself for local delivery.
-    const queueBodies: Array<{ domain: string; recipients: string[]; body: { path: string; size: number } }> = [];
+    const queueBodies: Array<{ domain: string; recipients: string[]; body: Body }> = [];
     const dir = await s.shared.spoolDir();
     for (const [domain, recipients] of remote) {
       const body = await spool.copyForQueue(dir);
-      temps.push(body.path);
+      if (!Buffer.isBuffer(body)) temps.push(body.path);
       queueBodies.push({ domain, recipients, body });
     }
     if (localAccounts.size > 0) {
@@ -145,7 +149,8 @@ export async function acceptMessage(s: Session, tx: Transaction, spool: Spool): 
         body: q.body,
         meta: { submittedBy: s.account?.address ?? null, smtputf8: tx.mail.smtputf8, body: tx.mail.body, receivedId: tx.id },
       });
-      audit(s.conn.log, "queue.enqueued", { id: queued.id, domain: q.domain, recipients: q.recipients.length, size: q.body.size, from: tx.id });
+      const size = Buffer.isBuffer(q.body) ? q.body.length : q.body.size;
+      audit(s.conn.log, "queue.enqueued", { id: queued.id, domain: q.domain, recipients: q.recipients.length, size, from: tx.id });
     }
   } catch (e) {
     if (e instanceof StoreError && e.code === "over-quota") {
@@ -207,7 +212,9 @@ function heloName(s: Session): string {
  * mailauth). Refuses (550 5.7.1) on a DMARC p=reject failure; 451 when DNS is too slow or the
  * check breaks — the sender retries, nothing unchecked is delivered. */
 async function checkAuthentication(s: Session, tx: Transaction, spool: Spool): Promise<InboundVerdict> {
-  const input = createReadStream(spool.path, { start: spool.prefixLength });
+  const content = await spool.finish();
+  // In memory: the buffer itself (no stream machinery); a file: streamed (never read whole).
+  const input = content.kind === "memory" ? content.data.subarray(spool.prefixLength) : spool.readFrom(spool.prefixLength);
   let verdict: InboundVerdict;
   try {
     verdict = await verifyInbound(
@@ -223,7 +230,7 @@ async function checkAuthentication(s: Session, tx: Transaction, spool: Spool): P
     s.conn.log.error({ event: "session.error", err: e instanceof Error ? e.message : String(e), id: tx.id, where: "mailauth" });
     throw new SmtpError(reply(451, "4.7.0", "Sender authentication (SPF/DKIM/DMARC) failed temporarily, try again later"), { bad: false });
   } finally {
-    input.destroy();
+    if (!Buffer.isBuffer(input)) input.destroy();
   }
   if (verdict.disposition.action === "reject") {
     const sum = authSummary(verdict);
@@ -243,25 +250,20 @@ async function checkAuthentication(s: Session, tx: Transaction, spool: Spool): P
  * claiming our host name (RFC 8601 §5), then the body, streamed. Returns null when nothing would
  * change (no header to add and none to remove).
  */
-async function rewriteHeader(s: Session, spool: Spool, header: Buffer, authResults: string): Promise<{ path: string; size: number } | null> {
+async function rewriteHeader(s: Session, spool: Spool, header: Buffer, authResults: string): Promise<Body | null> {
   const stripped = stripOwnAuthResults(header, s.hostname);
   // Info, not warn: mail we delivered before (forwarded back to us) legitimately carries our old fields.
   if (stripped.removed > 0) s.audit("smtp.protocol.abuse", { reason: "forged-authentication-results", count: stripped.removed });
   if (authResults === "" && stripped.removed === 0) return null;
-  const prefix = Buffer.alloc(spool.prefixLength);
-  const src = await open(spool.path, "r");
-  try {
-    const { bytesRead } = await src.read(prefix, 0, prefix.length, 0);
-    if (bytesRead !== prefix.length) throw new Error("spool file shorter than its trace fields");
-  } finally {
-    await src.close();
-  }
-  const path = await tempPath(await s.shared.spoolDir());
+  const content = await spool.finish();
+  const prefix = await spool.slice(0, spool.prefixLength);
   const head = Buffer.concat([prefix, Buffer.from(authResults, "utf8"), stripped.header]);
+  if (content.kind === "memory") return Buffer.concat([head, content.data.subarray(spool.prefixLength + header.length)]);
+  const path = await tempPath(await s.shared.spoolDir());
   await pipeline(
     (async function* () {
       yield head;
-      yield* createReadStream(spool.path, { start: spool.prefixLength + header.length });
+      yield* spool.readFrom(spool.prefixLength + header.length);
     })(),
     createWriteStream(path, { flags: "wx", mode: 0o600 }),
   );

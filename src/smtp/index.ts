@@ -19,6 +19,7 @@ import type { ProtocolHandler, RefusalReason } from "../net/types.js";
 import type { Services } from "../services.js";
 import { Session, type SmtpShared } from "./session.js";
 import { SendLimiter } from "./sendlimit.js";
+import { GreetPassCache } from "./greetcache.js";
 import { spoolDir } from "./spool.js";
 import { formatReply, reply } from "./reply.js";
 import { dnsLookupFromConfig, type DnsLookup } from "../mailauth/resolver.js";
@@ -48,6 +49,7 @@ export function createSmtpHandler(services: Services, opts: SmtpHandlerOptions =
       return dir;
     },
     greetDelayMs: opts.greetDelayMs ?? 200,
+    greetPassed: new GreetPassCache(),
     dnsLookup: opts.dnsLookup ?? dnsLookupFromConfig(services.config),
   };
   const host = services.config.server.hostname;

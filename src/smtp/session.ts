@@ -23,6 +23,7 @@ import { parseCommandLine } from "./parse.js";
 import { sequenceText, withoutTransaction, type SmtpState } from "./state.js";
 import { COMMANDS } from "./commands/index.js";
 import type { SendLimiter } from "./sendlimit.js";
+import type { GreetPassCache } from "./greetcache.js";
 import type { DnsLookup } from "../mailauth/resolver.js";
 
 /** What all sessions of one handler share. */
@@ -32,6 +33,8 @@ export interface SmtpShared {
   spoolDir: () => Promise<string>;
   /** Pause before the greeting on MX listeners, to catch clients that talk first. */
   greetDelayMs: number;
+  /** Addresses that waited for the greeting recently: not paused again. */
+  greetPassed: GreetPassCache;
   /** DNS for inbound mail authentication (SPF/DKIM/DMARC, src/mailauth). */
   dnsLookup: DnsLookup;
 }
@@ -126,9 +129,9 @@ export class Session {
   /** RFC 5321 §4.3.1: the 220 greeting, unless the client spoke first. Returns false when the
    * session ended instead. */
   private async greet(): Promise<boolean> {
-    if (this.role === "mx" && this.shared.greetDelayMs > 0) {
-      await sleep(this.shared.greetDelayMs, undefined, { signal: this.conn.signal }).catch(() => undefined);
-    }
+    const address = this.conn.remoteAddress;
+    const pause = this.role === "mx" && this.shared.greetDelayMs > 0 && !this.shared.greetPassed.has(address);
+    if (pause) await sleep(this.shared.greetDelayMs, undefined, { signal: this.conn.signal }).catch(() => undefined);
     if (this.conn.closed) return false;
     if (this.conn.shuttingDown) {
       await this.end(Replies.shuttingDown(this.hostname));
@@ -137,9 +140,11 @@ export class Session {
     if (this.conn.buffered > 0) {
       // A pipelining-before-greeting client (spam bots do this; RFC 5321 §4.3.1 / RFC 2920 §3.1).
       this.audit("smtp.protocol.abuse", { reason: "early-talker", bytes: this.conn.buffered }, "warn");
+      this.shared.greetPassed.fail(address);
       await this.end(reply(554, "5.5.0", `${this.hostname} Protocol error: sent data before the greeting`));
       return false;
     }
+    if (pause) this.shared.greetPassed.pass(address); // waited for the greeting: not paused again (greetcache.ts)
     await this.send(reply(220, null, `${this.hostname} ESMTP`));
     this.setState({ kind: "connected" });
     return true;

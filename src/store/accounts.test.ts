@@ -6,9 +6,13 @@ import path from "node:path";
 import { openStore } from "./index.js";
 import { DEFAULT_MAILBOXES, StoreError, type Credentials, type Store } from "./types.js";
 
+/** These tests are about body files: every body goes to a file (small bodies are otherwise kept
+ * in the database; inline bodies have their own tests in messages.test.ts). */
+const FILE_BODIES = { inlineMax: 0 };
+
 async function withStore(fn: (store: Store, dir: string) => Promise<void>): Promise<void> {
   const dir = await mkdtemp(path.join(os.tmpdir(), "portcullis-store-"));
-  const store = await openStore(dir);
+  const store = await openStore(dir, FILE_BODIES);
   try {
     await fn(store, dir);
   } finally {
@@ -176,13 +180,13 @@ test("aliases: add, get, list, delete; targets must be local accounts; no clash 
 test("bans persist across restarts", async () => {
   const dir = await mkdtemp(path.join(os.tmpdir(), "portcullis-store-"));
   try {
-    let store = await openStore(dir);
+    let store = await openStore(dir, FILE_BODIES);
     const created = new Date(Date.UTC(2026, 0, 1));
     await store.putBan({ subject: "192.0.2.7", reason: "auth failures", createdAt: created, expiresAt: new Date(created.getTime() + 3600e3), offences: 1 });
     await store.putBan({ subject: "2001:db8::/64", reason: "manual", createdAt: created, expiresAt: null, offences: 3 });
     await store.putBan({ subject: "192.0.2.7", reason: "again", createdAt: created, expiresAt: null, offences: 2 });
     await store.close();
-    store = await openStore(dir);
+    store = await openStore(dir, FILE_BODIES);
     const bans = await store.getBans();
     assert.deepEqual(bans, [
       { subject: "192.0.2.7", reason: "again", createdAt: created, expiresAt: null, offences: 2 },
@@ -228,7 +232,7 @@ test("store directories are 0700 and files 0600", async () => {
 
 test("a closed store refuses calls", async () => {
   const dir = await mkdtemp(path.join(os.tmpdir(), "portcullis-store-"));
-  const store = await openStore(dir);
+  const store = await openStore(dir, FILE_BODIES);
   await store.close();
   await store.close();
   await assert.rejects(store.listDomains(), /closed/);

@@ -8,7 +8,7 @@ import { Blobs, DirSync } from "./blobs.js";
 test("Blobs.write: durable file in its fan-out directory, 0600, undo removes it", async () => {
   const dir = await mkdtemp(path.join(os.tmpdir(), "portcullis-blobs-"));
   try {
-    const blobs = await Blobs.open(path.join(dir, "blobs"));
+    const blobs = await Blobs.open(path.join(dir, "blobs"), { inlineMax: 0 }); // file bodies
     const results = await Promise.all(Array.from({ length: 20 }, (_, i) => blobs.write(Buffer.from(`body ${i}\r\n`))));
     for (const [i, b] of results.entries()) {
       assert.match(b.name, /^[0-9a-f]{24}$/);

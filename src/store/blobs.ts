@@ -6,22 +6,31 @@
 // the same time share a directory and one directory fsync (coalesced, see DirSync) covers them
 // all; over time the files still spread evenly over the 256 directories.
 //
-// Invariant (with the commit order in sqlite-store.ts): a body file is written to tmp/, fsynced,
-// renamed into its fan-out directory, and that directory fsynced BEFORE the database row naming
-// it is committed. So a committed row always has its whole file; a crash can only leave files
+// Small bodies given as a buffer (up to INLINE_MAX) get no file at all: they are stored in the
+// database (table blob_data) in the transaction of their blob row (insertBlobRow), so they are
+// exactly as durable as the row.
+//
+// Invariant (with the commit order in sqlite-store.ts): a body file is written (a buffer: in place
+// under its new unique name; a caller's file: renamed into its fan-out directory), fsynced, and
+// that directory fsynced BEFORE the database row naming it is committed. So a committed row always has its whole file; a crash can only leave files
 // no row names (in tmp/ or in a fan-out directory), which removeOrphans() deletes at open.
 // Files are unlinked only after the transaction deleting their last reference has committed.
 
-import { promises as fsp, constants as fsc } from "node:fs";
+import { promises as fsp, constants as fsc, createReadStream } from "node:fs";
+import { Readable } from "node:stream";
 import { randomBytes } from "node:crypto";
 import path from "node:path";
 import { StoreError } from "./types.js";
+import type { Statements } from "./db.js";
 
 const NAME = /^[0-9a-f]{24}$/;
 
 export interface StoredBlob {
   name: string;
   size: number;
+  /** The body itself when it is small enough to live in the database (no file was written):
+   * the caller stores it with insertBlobRow() in the transaction of the blob row. */
+  inline?: Buffer;
   /** Undoes write() when the row naming the blob did not commit: a file taken over from the
    * caller is renamed back to where it was; a file the store wrote is deleted. Best effort. */
   undo(): Promise<void>;
@@ -29,17 +38,26 @@ export interface StoredBlob {
 
 export type BlobSource = Buffer | { path: string; size: number };
 
+/** Bodies up to this size given as a buffer are stored in the database (table blob_data), not
+ * in a file: most mail is small, and a file costs an inode allocation, a file fsync and a
+ * directory fsync where a row costs a share of one group commit. */
+export const INLINE_MAX = 128 * 1024;
+
 export class Blobs {
   readonly tmp: string;
   private readonly dirSync = new DirSync();
 
-  private constructor(readonly root: string) {
+  private constructor(
+    readonly root: string,
+    /** Largest buffer body stored inline; 0 stores every body in a file (tests of file bodies). */
+    readonly inlineMax: number,
+  ) {
     this.tmp = path.join(root, "tmp");
   }
 
   /** Creates the directory tree (0700) if needed and makes it durable. */
-  static async open(root: string): Promise<Blobs> {
-    const b = new Blobs(root);
+  static async open(root: string, o: { inlineMax?: number } = {}): Promise<Blobs> {
+    const b = new Blobs(root, o.inlineMax ?? INLINE_MAX);
     await ensureDir(root);
     const fans: Promise<void>[] = [];
     for (let i = 0; i < 256; i++) fans.push(ensureDir(path.join(root, i.toString(16).padStart(2, "0"))));
@@ -60,10 +78,19 @@ export class Blobs {
     const fan = (Math.floor(Date.now() / 1000) & 0xff).toString(16).padStart(2, "0");
     const name = fan + randomBytes(11).toString("hex");
     const final = this.pathOf(name);
+    if (Buffer.isBuffer(source) && source.length <= this.inlineMax) {
+      return { name, size: source.length, inline: source, undo: async () => undefined };
+    }
     if (Buffer.isBuffer(source)) {
-      const tmp = path.join(this.tmp, name);
-      await writeFileDurably(tmp, source);
-      await this.moveIn(tmp, final);
+      // Written in place (a new, unique name no row names yet): a crash leaves at most an orphan
+      // file, removed at open like any other; no temp file and rename to pay for.
+      await writeFileDurably(final, source);
+      try {
+        await this.dirSync.sync(path.dirname(final));
+      } catch (e) {
+        await fsp.unlink(final).catch(() => undefined);
+        throw e;
+      }
       return { name, size: source.length, undo: () => this.remove([name]) };
     }
     const st = await fsp.stat(source.path).catch(() => null);
@@ -100,17 +127,6 @@ export class Blobs {
       ? () => fsp.rename(final, source.path).catch(() => this.remove([name]))
       : () => this.remove([name]);
     return { name, size: st.size, undo };
-  }
-
-  private async moveIn(tmp: string, final: string): Promise<void> {
-    try {
-      await fsp.rename(tmp, final);
-      await this.dirSync.sync(path.dirname(final));
-    } catch (e) {
-      await fsp.unlink(tmp).catch(() => undefined);
-      await fsp.unlink(final).catch(() => undefined);
-      throw e;
-    }
   }
 
   /** Unlinks files whose last reference is gone (called after the commit). Missing files are fine. */
@@ -152,6 +168,36 @@ export class Blobs {
     return removed;
   }
 }
+
+/** Inside a write transaction: the row of a blob just written (and its data, when inline).
+ * Returns the blob id. */
+export function insertBlobRow(st: Statements, blob: StoredBlob): number {
+  const id = Number(st.get("INSERT INTO blobs (name, size) VALUES (?, ?)").run(blob.name, blob.size).lastInsertRowid);
+  if (blob.inline) st.get("INSERT INTO blob_data (blob_id, data) VALUES (?, ?)").run(id, blob.inline);
+  return id;
+}
+
+/** Where a stored body is: its bytes (inline), or its file. */
+export type BodyLocation = { inline: Buffer; size: number } | { path: string; size: number };
+
+/** The body of blob `blobId` named `name`: from blob_data when inline, else its file's path. */
+export function locateBlob(st: Statements, blobs: Blobs, blobId: number, name: string, size: number): BodyLocation {
+  const data = st.get("SELECT data FROM blob_data WHERE blob_id = ?").pluck(true).get(blobId) as Buffer | undefined;
+  return data !== undefined ? { inline: data, size } : { path: blobs.pathOf(name), size };
+}
+
+/** A stream of a stored body, or of octets [start, end] (inclusive, like createReadStream). */
+export function streamBody(loc: BodyLocation, range?: { start: number; end?: number }): Readable {
+  if ("inline" in loc) {
+    const start = range?.start ?? 0;
+    const end = range?.end === undefined ? loc.inline.length : Math.min(range.end + 1, loc.inline.length);
+    return Readable.from(start < end ? [loc.inline.subarray(start, end)] : []);
+  }
+  return range ? createReadStream(loc.path, range.end === undefined ? { start: range.start } : { start: range.start, end: range.end }) : createReadStream(loc.path);
+}
+
+/** SQL for the names of unreferenced blobs that have a file to unlink (inline ones have none). */
+export const UNREFERENCED_FILES = "SELECT b.name FROM blobs b WHERE b.refs <= 0 AND NOT EXISTS (SELECT 1 FROM blob_data d WHERE d.blob_id = b.id)";
 
 /** Coalesced directory fsyncs: sync(dir) resolves after an fsync of `dir` that STARTED after the
  * call (so it covers a rename done before the call). Callers arriving while one runs share the

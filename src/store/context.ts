@@ -1,15 +1,25 @@
 // What every part of the SQLite store shares, and the one way writes reach the database.
 //
 // All writes go through Committer.submit(): the writes submitted while the event loop is busy are
-// committed together in ONE transaction (group commit, one WAL fsync for many appends), each
-// inside its own savepoint so that one failing write (over quota, not found) rolls back alone.
+// committed together in ONE transaction (group commit), each inside its own savepoint so that one
+// failing write (over quota, not found) rolls back alone.
+//
+// Durability without blocking: SQLite commits without fsync (synchronous = NORMAL, db.ts), and
+// the committer then fsyncs the WAL file in the thread pool (WalSync) before it settles the
+// batch's promises. A WAL frame that is on disk with its commit frame is a committed transaction
+// after any crash (SQLite replays the WAL at open), so a write acknowledged after that fsync is
+// exactly as durable as with synchronous = FULL — but the event loop never waits for the disk,
+// and batches committed while an fsync is running share the next one.
 // Invariants:
-// - a write's promise settles only after the transaction holding it has committed (or failed);
+// - a write's promise settles only after the transaction holding it has committed and the WAL
+//   holding that commit has been fsynced (or either failed);
 // - mailbox events are emitted and unreferenced body files unlinked only after that commit;
 // - a body file written for a write that did not commit is unlinked (its `onFail`).
 
+import { promises as fsp } from "node:fs";
+import type { FileHandle } from "node:fs/promises";
 import type { AuditLogger } from "../log/audit.js";
-import type { Blobs } from "./blobs.js";
+import { UNREFERENCED_FILES, type Blobs } from "./blobs.js";
 import type { DB, Statements } from "./db.js";
 import type { MailboxEvent } from "./types.js";
 
@@ -32,6 +42,8 @@ export class Committer {
   private markIdle: (() => void) | null = null;
   /** Post-commit work (unlinks, events, settling promises) runs in commit order, one batch at a time. */
   private post: Promise<void> = Promise.resolve();
+  /** Called after each successful commit (the background checkpointer, checkpoint.ts). */
+  onCommitted: (() => void) | null = null;
 
   constructor(
     private readonly db: DB,
@@ -39,6 +51,7 @@ export class Committer {
     private readonly blobs: Blobs,
     private readonly emit: (e: MailboxEvent) => void,
     private readonly log: AuditLogger | undefined,
+    private readonly wal: WalSync,
   ) {}
 
   submit<T>(run: (tx: Tx) => T, onFail?: () => Promise<void>): Promise<T> {
@@ -77,8 +90,8 @@ export class Committer {
               outcomes.push({ ok: false, error });
             }
           }
-          const rows = this.st.get("SELECT name FROM blobs WHERE refs <= 0").all() as Array<{ name: string }>;
-          if (rows.length > 0) this.st.get("DELETE FROM blobs WHERE refs <= 0").run();
+          const rows = this.st.get(UNREFERENCED_FILES).all() as Array<{ name: string }>;
+          this.st.get("DELETE FROM blobs WHERE refs <= 0").run(); // inline data goes with its row (trigger)
           freed = rows.map((r) => r.name);
         })
         .immediate();
@@ -94,7 +107,21 @@ export class Committer {
       setImmediate(() => this.flush());
     }
     wake?.();
-    this.post = this.post.then(() => this.afterCommit(batch, outcomes, freed, fatal));
+    if (fatal === null) this.onCommitted?.();
+    // Started now (or joined, when one is running and the next is already due), awaited in order.
+    const synced: Promise<unknown> = fatal === null ? this.wal.sync().then(() => null, (e: unknown) => e) : Promise.resolve(null);
+    this.post = this.post.then(async () => {
+      const syncError = await synced;
+      if (syncError !== null) {
+        // Committed but not known to be on disk: refuse rather than acknowledge (the client
+        // retries). Nothing is undone — the rows are committed and name their body files — and
+        // no file is unlinked (the deletion may not survive a crash).
+        this.log?.error({ err: String(syncError) }, "store: fsync of the WAL failed");
+        for (const item of batch) item.reject(syncError);
+        return;
+      }
+      return this.afterCommit(batch, outcomes, freed, fatal);
+    });
   }
 
   private async afterCommit(
@@ -126,10 +153,57 @@ export class Committer {
   }
 }
 
+/** fsyncs the database's WAL file through one long-lived handle. sync() resolves after an fsync
+ * that STARTED after the call (so it covers every commit made before the call); callers arriving
+ * while one runs share the next one. */
+export class WalSync {
+  private handle: Promise<FileHandle> | null = null;
+  private running: Promise<void> | null = null;
+  private next: Promise<void> | null = null;
+
+  constructor(private readonly file: string) {}
+
+  sync(): Promise<void> {
+    if (!this.running) return this.start();
+    this.next ??= this.running
+      .catch(() => undefined)
+      .then(() => {
+        this.next = null;
+        return this.start();
+      });
+    return this.next;
+  }
+
+  private start(): Promise<void> {
+    const p = (async () => {
+      this.handle ??= fsp.open(this.file, "r");
+      const fh = await this.handle.catch((e: unknown) => {
+        this.handle = null;
+        throw e;
+      });
+      await fh.sync();
+    })().finally(() => {
+      if (this.running === p) this.running = null;
+    });
+    this.running = p;
+    return p;
+  }
+
+  async close(): Promise<void> {
+    await this.running?.catch(() => undefined);
+    await this.next?.catch(() => undefined);
+    const h = this.handle;
+    this.handle = null;
+    if (h) await (await h.catch(() => null))?.close().catch(() => undefined);
+  }
+}
+
 export interface Ctx {
   db: DB;
   st: Statements;
   blobs: Blobs;
   committer: Committer;
   log: AuditLogger | undefined;
+  /** Indexes new bodies' text in batches (textindex.ts); absent in bare test contexts. */
+  indexer?: { kick(blobId?: number, body?: Buffer): void };
 }

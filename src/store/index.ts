@@ -1,7 +1,7 @@
 // The store's entry point: opens the embedded SQLite store of a data directory.
 //
 // `openStore(dataDir)` keeps everything under <dataDir>/store/ (0700): portcullis.db (0600) and
-// blobs/ (message bodies, one file each, 0600). See sqlite-store.ts for how it is put together.
+// blobs/ (message bodies too large to be kept in the database, one file each, 0600). See sqlite-store.ts for how it is put together.
 //
 // Several processes may open the same store (the server, and CLI commands beside it); SQLite
 // serialises their writes. Mailbox events reach only subscribers in the process that made the
@@ -14,6 +14,8 @@ import { SqliteStore } from "./sqlite-store.js";
 export type * from "./types.js";
 export { StoreError, DEFAULT_MAILBOXES } from "./types.js";
 
-export async function openStore(dataDir: string, opts?: { log?: AuditLogger }): Promise<Store> {
+/** `inlineMax`: the largest body kept in the database rather than in a file (blobs.ts
+ * INLINE_MAX by default; 0 puts every body in a file, for tests of file bodies). */
+export async function openStore(dataDir: string, opts?: { log?: AuditLogger; inlineMax?: number }): Promise<Store> {
   return SqliteStore.open(dataDir, opts);
 }

@@ -7,6 +7,10 @@ import Database from "better-sqlite3";
 import { openStore } from "./index.js";
 import { SCHEMA_VERSION } from "./db.js";
 
+/** These tests are about body files: every body goes to a file (small bodies are otherwise kept
+ * in the database; inline bodies have their own tests in messages.test.ts). */
+const FILE_BODIES = { inlineMax: 0 };
+
 async function setup(): Promise<{ dir: string; files: () => Promise<string[]> }> {
   const dir = await mkdtemp(path.join(os.tmpdir(), "portcullis-store-"));
   const files = async (): Promise<string[]> => {
@@ -20,7 +24,7 @@ async function setup(): Promise<{ dir: string; files: () => Promise<string[]> }>
 
 test("checkIntegrity is ok on a consistent store and reports counts", async () => {
   const { dir } = await setup();
-  const store = await openStore(dir);
+  const store = await openStore(dir, FILE_BODIES);
   try {
     await store.addDomain("example.test");
     const a = await store.createAccount("u@example.test");
@@ -37,7 +41,7 @@ test("checkIntegrity is ok on a consistent store and reports counts", async () =
 
 test("checkIntegrity reports a truncated, a missing and an unreferenced file, and wrong counters", async () => {
   const { dir, files } = await setup();
-  let store = await openStore(dir);
+  let store = await openStore(dir, FILE_BODIES);
   try {
     await store.addDomain("example.test");
     const a = await store.createAccount("u@example.test");
@@ -55,7 +59,7 @@ test("checkIntegrity reports a truncated, a missing and an unreferenced file, an
     db.prepare("UPDATE mailboxes SET messages = 7 WHERE id = ?").run(inbox);
     db.close();
 
-    store = await openStore(dir, {}); // the owner's open removes the stray file
+    store = await openStore(dir, FILE_BODIES); // the owner's open removes the stray file
     let report = await store.checkIntegrity();
     assert.equal(report.ok, false);
     assert.equal(report.messages, 2);
@@ -78,7 +82,7 @@ test("checkIntegrity reports a truncated, a missing and an unreferenced file, an
 
 test("opening cleans temp files and bodies no row names", async () => {
   const { dir, files } = await setup();
-  let store = await openStore(dir);
+  let store = await openStore(dir, FILE_BODIES);
   try {
     await store.addDomain("example.test");
     const a = await store.createAccount("u@example.test");
@@ -88,7 +92,7 @@ test("opening cleans temp files and bodies no row names", async () => {
     const root = path.join(dir, "store", "blobs");
     await writeFile(path.join(root, "tmp", "aaaaaaaaaaaaaaaaaaaaaaaa"), "half a mess");
     await writeFile(path.join(root, "ab", "abababababababababababab"), "renamed, never committed");
-    store = await openStore(dir);
+    store = await openStore(dir, FILE_BODIES);
     assert.equal((await files()).length, 1);
     assert.deepEqual(await readdir(path.join(root, "tmp")), []);
     assert.deepEqual((await store.checkIntegrity()).problems, []);
@@ -97,7 +101,7 @@ test("opening cleans temp files and bodies no row names", async () => {
 
     // A second store opened in the same process is not the owner and deletes nothing.
     await writeFile(path.join(root, "cd", "cdcdcdcdcdcdcdcdcdcdcdcd"), "in flight");
-    const second = await openStore(dir);
+    const second = await openStore(dir, FILE_BODIES);
     assert.equal((await files()).length, 2);
     await second.close();
   } finally {
@@ -109,18 +113,18 @@ test("opening cleans temp files and bodies no row names", async () => {
 test("schema: a database from a newer Portcullis is refused, and the schema version is recorded", async () => {
   const { dir } = await setup();
   try {
-    const store = await openStore(dir);
+    const store = await openStore(dir, FILE_BODIES);
     await store.close();
     const file = path.join(dir, "store", "portcullis.db");
     let db = new Database(file);
     assert.deepEqual(db.prepare("SELECT version FROM schema_version").all(), [{ version: SCHEMA_VERSION }]);
     db.prepare("UPDATE schema_version SET version = 99").run();
     db.close();
-    await assert.rejects(openStore(dir), /schema version 99 is newer/);
+    await assert.rejects(openStore(dir, FILE_BODIES), /schema version 99 is newer/);
     db = new Database(file);
     db.prepare("UPDATE schema_version SET version = ?").run(SCHEMA_VERSION);
     db.close();
-    const again = await openStore(dir); // the failed open released ownership
+    const again = await openStore(dir, FILE_BODIES); // the failed open released ownership
     await again.close();
   } finally {
     await rm(dir, { recursive: true, force: true });

@@ -6,6 +6,10 @@ import path from "node:path";
 import { openStore } from "./index.js";
 import { StoreError, type MailboxEvent, type Store } from "./types.js";
 
+/** These tests are about body files: every body goes to a file (small bodies are otherwise kept
+ * in the database; inline bodies have their own tests in messages.test.ts). */
+const FILE_BODIES = { inlineMax: 0 };
+
 interface Fixture {
   store: Store;
   dir: string;
@@ -16,7 +20,7 @@ interface Fixture {
 
 async function withStore(fn: (f: Fixture) => Promise<void>): Promise<void> {
   const dir = await mkdtemp(path.join(os.tmpdir(), "portcullis-store-"));
-  const store = await openStore(dir);
+  const store = await openStore(dir, FILE_BODIES);
   try {
     await store.addDomain("example.test");
     const a = await store.createAccount("user@example.test");
@@ -86,7 +90,7 @@ test("append refuses unknown mailboxes, bad flags and non-JSON parsed, leaving n
 test("UIDs are never reused, also after expunge and reopen; status counters follow", async () => {
   const dir = await mkdtemp(path.join(os.tmpdir(), "portcullis-store-"));
   try {
-    let store = await openStore(dir);
+    let store = await openStore(dir, FILE_BODIES);
     await store.addDomain("example.test");
     const a = await store.createAccount("user@example.test");
     const inbox = (await store.getMailbox(a.id, "INBOX"))!.id;
@@ -98,7 +102,7 @@ test("UIDs are never reused, also after expunge and reopen; status counters foll
     assert.equal(st.size, msg(1).length + msg(2).length + msg(3).length);
     await store.expunge(inbox, [3]);
     await store.close();
-    store = await openStore(dir);
+    store = await openStore(dir, FILE_BODIES);
     const r = await store.appendMessage(inbox, { body: msg(4) });
     assert.equal(r.uid, 4);
     st = await store.mailboxStatus(inbox);
@@ -434,5 +438,119 @@ test("events arrive in commit order across concurrent writes", async () => {
     assert.deepEqual(modseqs, [...modseqs].sort((a, b) => a - b));
     assert.equal(new Set(modseqs).size, 4);
     assert.equal((await store.mailboxStatus(inbox)).highestModseq, Math.max(...modseqs));
+  });
+});
+
+// ---------------------------------------------------------------- bodies kept in the database
+
+async function withInlineStore(fn: (f: Fixture) => Promise<void>): Promise<void> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), "portcullis-store-"));
+  const store = await openStore(dir); // default: small bodies inline
+  try {
+    await store.addDomain("example.test");
+    const a = await store.createAccount("user@example.test");
+    const inbox = (await store.getMailbox(a.id, "INBOX"))!.id;
+    const trash = (await store.getMailbox(a.id, "Trash"))!.id;
+    await fn({ store, dir, accountId: a.id, inbox, trash });
+  } finally {
+    await store.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+const blobDataRows = async (dir: string): Promise<number> => {
+  const { default: Database } = await import("better-sqlite3");
+  const db = new Database(path.join(dir, "store", "portcullis.db"), { readonly: true });
+  try {
+    return (db.prepare("SELECT count(*) AS n FROM blob_data").get() as { n: number }).n;
+  } finally {
+    db.close();
+  }
+};
+
+const readAll = async (r: NodeJS.ReadableStream): Promise<string> => {
+  const parts: Buffer[] = [];
+  for await (const c of r) parts.push(Buffer.from(c as Buffer));
+  return Buffer.concat(parts).toString();
+};
+
+test("inline bodies: a small message gets no file; read whole and by range; survives a reopen", async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), "portcullis-store-"));
+  try {
+    let store = await openStore(dir);
+    await store.addDomain("example.test");
+    const a = await store.createAccount("user@example.test");
+    const inbox = (await store.getMailbox(a.id, "INBOX"))!.id;
+    const body = msg("inline");
+    const r = await store.appendMessage(inbox, { body });
+    assert.deepEqual(await blobFiles(dir), [], "no body file");
+    assert.equal(await blobDataRows(dir), 1);
+    assert.deepEqual(await store.readBody(r.id), body);
+    assert.equal(await readAll(await store.openBody(r.id)), body.toString());
+    assert.equal(await readAll(await store.openBody(r.id, { start: 9 })), body.subarray(9).toString());
+    assert.equal(await readAll(await store.openBody(r.id, { start: 0, end: 6 })), "Subject"); // end inclusive
+    assert.equal(await readAll(await store.openBody(r.id, { start: 5, end: 10_000 })), body.subarray(5).toString());
+    assert.equal(await readAll(await store.openBody(r.id, { start: 10_000 })), "");
+    await store.close();
+    store = await openStore(dir);
+    assert.deepEqual(await store.readBody(r.id), body, "committed with its row: still there after a reopen");
+    assert.deepEqual((await store.checkIntegrity()).problems, []);
+    await store.close();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test("inline bodies: shared by COPY and by deliver to several mailboxes, deleted with the last reference", async () => {
+  await withInlineStore(async ({ store, dir, inbox, trash }) => {
+    const [x] = await store.deliver([inbox, trash], { body: msg("shared") });
+    assert.equal(await blobDataRows(dir), 1, "one row for both mailboxes");
+    await store.copyMessages(inbox, [x!.uid], inbox);
+    assert.equal(await blobDataRows(dir), 1, "COPY shares it");
+    await store.expunge(inbox, (await store.listMessages(inbox)).map((m) => m.uid));
+    assert.equal((await store.listMessages(inbox)).length, 0);
+    assert.equal(await blobDataRows(dir), 1, "still referenced from Trash");
+    const [t] = await store.listMessages(trash);
+    assert.deepEqual(await store.readBody(t!.id), msg("shared"));
+    await store.expunge(trash, [t!.uid]);
+    assert.equal(await blobDataRows(dir), 0, "gone with the last reference");
+    assert.deepEqual((await store.checkIntegrity()).problems, []);
+  });
+});
+
+test("inline bodies: a body over the inline limit, or handed over as a file, is a file", async () => {
+  await withInlineStore(async ({ store, dir, inbox }) => {
+    const big = Buffer.concat([msg("big"), Buffer.alloc(200 * 1024, "x"), Buffer.from("\r\n")]);
+    const r1 = await store.appendMessage(inbox, { body: big });
+    const f = path.join(dir, "incoming.eml");
+    await writeFile(f, msg("file"));
+    const r2 = await store.appendMessage(inbox, { body: { path: f, size: msg("file").length } });
+    assert.equal((await blobFiles(dir)).length, 2);
+    assert.equal(await blobDataRows(dir), 0);
+    assert.deepEqual(await store.readBody(r1.id), big);
+    assert.deepEqual(await store.readBody(r2.id), msg("file"));
+  });
+});
+
+test("inline bodies: the queue keeps small bodies inline too, and drops them with the entry", async () => {
+  await withInlineStore(async ({ store, dir }) => {
+    const q = await store.enqueue({ sender: "a@example.test", recipients: ["b@remote.test"], domain: "remote.test", body: msg("queued") });
+    assert.deepEqual(await blobFiles(dir), []);
+    assert.equal(await readAll(await store.openQueuedBody(q.id)), msg("queued").toString());
+    await store.deleteQueued(q.id);
+    assert.equal(await blobDataRows(dir), 0);
+  });
+});
+
+test("inline bodies: checkIntegrity reports a stored body whose length is not the recorded size", async () => {
+  await withInlineStore(async ({ store, dir, inbox }) => {
+    await store.appendMessage(inbox, { body: msg("tampered") });
+    const { default: Database } = await import("better-sqlite3");
+    const db = new Database(path.join(dir, "store", "portcullis.db"));
+    db.prepare("UPDATE blob_data SET data = ?").run(Buffer.from("short"));
+    db.close();
+    const report = await store.checkIntegrity();
+    assert.equal(report.ok, false);
+    assert.match(report.problems.join("\n"), /stored body has 5 bytes, expected \d+/);
   });
 });

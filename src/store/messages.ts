@@ -9,9 +9,8 @@
 //   MODSEQ for all messages it changes; a no-op changes nothing and takes none.
 // - RFC 7162 §3.2.5.2: expunged UIDs are remembered with the MODSEQ of their expunge.
 // - Quota (RFC 9208 §5.1): a write that would take an account over quotaBytes is refused whole.
-// - A new body's full-text index row (textindex.ts) commits in the transaction of its blob row.
+// - A new body's text_pending row (textindex.ts) commits in the transaction of its blob row.
 
-import { createReadStream } from "node:fs";
 import { promises as fsp } from "node:fs";
 import type { Readable } from "node:stream";
 import { StoreError } from "./types.js";
@@ -30,8 +29,8 @@ import type {
 import type { Ctx, Tx } from "./context.js";
 import { applyFlagOp, decodeFlags, encodeFlags, normaliseFlags, sameFlags } from "./normalize.js";
 import { requireMailbox, toMailbox, type MailboxRow } from "./mailboxes.js";
-import { indexText, readHead, textOf } from "./textindex.js";
-import type { SearchableText } from "./text.js";
+import { markPending } from "./textindex.js";
+import { insertBlobRow, locateBlob, streamBody, type BodyLocation } from "./blobs.js";
 
 const MAX_UID = 0xffffffff;
 
@@ -146,20 +145,14 @@ export async function deliver(ctx: Ctx, mailboxIds: Id[], message: NewMessage): 
   const size = Buffer.isBuffer(message.body) ? message.body.length : message.body.size;
   checkQuota(ctx, perAccount(targets, size));
   const blob = await ctx.blobs.write(message.body);
-  let text: SearchableText;
-  try {
-    // Extracted before the transaction (bounded, text.ts), from the durable file when taken over.
-    text = textOf(Buffer.isBuffer(message.body) ? message.body : await readHead(ctx.blobs.pathOf(blob.name)));
-  } catch (e) {
-    await blob.undo();
-    throw e;
-  }
-  return ctx.committer.submit(
+  let blobIdOf: number | undefined;
+  const done = ctx.committer.submit(
     (tx: Tx) => {
       const rows = mailboxIds.map((id) => requireMailbox(ctx, id));
       checkQuota(ctx, perAccount(rows, blob.size));
-      const blobId = Number(ctx.st.get("INSERT INTO blobs (name, size) VALUES (?, ?)").run(blob.name, blob.size).lastInsertRowid);
-      indexText(ctx, blobId, text); // one index row per blob, in the same transaction
+      const blobId = insertBlobRow(ctx.st, blob);
+      markPending(ctx, blobId); // indexed shortly, in a batch (textindex.ts)
+      blobIdOf = blobId;
       return rows.map((mb) => {
         const { uid, modseq } = reserve(ctx, mb, 1);
         const id = insertRow(ctx, mb.id, uid, modseq, flags, internalDate, blob.size, blobId, parsed);
@@ -169,6 +162,9 @@ export async function deliver(ctx: Ctx, mailboxIds: Id[], message: NewMessage): 
     },
     () => blob.undo(),
   );
+  const results = await done;
+  ctx.indexer?.kick(blobIdOf, Buffer.isBuffer(message.body) ? message.body : undefined);
+  return results;
 }
 
 export function listMessages(ctx: Ctx, mailboxId: Id): MessageMeta[] {
@@ -194,26 +190,28 @@ export function getMessages(ctx: Ctx, mailboxId: Id, uids: readonly number[]): M
   return rows.map(toMeta);
 }
 
-function bodyPath(ctx: Ctx, messageId: Id): { path: string; size: number } {
-  const r = ctx.st.get("SELECT b.name, m.size FROM messages m JOIN blobs b ON b.id = m.blob_id WHERE m.id = ?").get(messageId) as
-    | { name: string; size: number }
+function bodyOf(ctx: Ctx, messageId: Id): BodyLocation {
+  const r = ctx.st.get("SELECT b.id, b.name, m.size FROM messages m JOIN blobs b ON b.id = m.blob_id WHERE m.id = ?").get(messageId) as
+    | { id: number; name: string; size: number }
     | undefined;
   if (!r) throw new StoreError("not-found", `no message ${messageId}`);
-  return { path: ctx.blobs.pathOf(r.name), size: r.size };
+  return locateBlob(ctx.st, ctx.blobs, r.id, r.name, r.size);
 }
 
 export function openBody(ctx: Ctx, messageId: Id, range?: { start: number; end?: number }): Readable {
-  const { path } = bodyPath(ctx, messageId);
-  if (!range) return createReadStream(path);
-  const { start, end } = range;
-  if (!Number.isSafeInteger(start) || start < 0 || (end !== undefined && (!Number.isSafeInteger(end) || end < start))) {
-    throw new StoreError("invalid", "invalid byte range");
+  const body = bodyOf(ctx, messageId);
+  if (range) {
+    const { start, end } = range;
+    if (!Number.isSafeInteger(start) || start < 0 || (end !== undefined && (!Number.isSafeInteger(end) || end < start))) {
+      throw new StoreError("invalid", "invalid byte range");
+    }
   }
-  return createReadStream(path, end === undefined ? { start } : { start, end });
+  return streamBody(body, range);
 }
 
 export async function readBody(ctx: Ctx, messageId: Id): Promise<Buffer> {
-  return fsp.readFile(bodyPath(ctx, messageId).path);
+  const body = bodyOf(ctx, messageId);
+  return "inline" in body ? body.inline : fsp.readFile(body.path);
 }
 
 interface FlagRow {

@@ -6,9 +6,13 @@ import path from "node:path";
 import { openStore } from "./index.js";
 import { StoreError, type Store } from "./types.js";
 
+/** These tests are about body files: every body goes to a file (small bodies are otherwise kept
+ * in the database; inline bodies have their own tests in messages.test.ts). */
+const FILE_BODIES = { inlineMax: 0 };
+
 async function withStore(fn: (store: Store, dir: string) => Promise<void>): Promise<void> {
   const dir = await mkdtemp(path.join(os.tmpdir(), "portcullis-store-"));
-  const store = await openStore(dir);
+  const store = await openStore(dir, FILE_BODIES);
   try {
     await fn(store, dir);
   } finally {
@@ -119,10 +123,10 @@ test("listQueue, dueQueue (oldest first, limited), updateQueued, deleteQueued re
 test("the queue survives a restart", async () => {
   const dir = await mkdtemp(path.join(os.tmpdir(), "portcullis-store-"));
   try {
-    let store = await openStore(dir);
+    let store = await openStore(dir, FILE_BODIES);
     const q = await store.enqueue({ sender: "s@example.test", recipients: ["r@one.test"], domain: "one.test", body: Buffer.from("x\r\n") });
     await store.close();
-    store = await openStore(dir);
+    store = await openStore(dir, FILE_BODIES);
     assert.deepEqual(await store.getQueued(q.id), q);
     assert.deepEqual(await read(await store.openQueuedBody(q.id)), Buffer.from("x\r\n"));
     await store.close();

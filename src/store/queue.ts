@@ -5,11 +5,11 @@
 // the commit that deletes the last row referring to it. Bans are keyed by subject (an IP or CIDR).
 
 import { randomBytes } from "node:crypto";
-import { createReadStream } from "node:fs";
 import type { Readable } from "node:stream";
 import { StoreError } from "./types.js";
 import type { Ban, NewQueuedMessage, QueuedMessage, QueueRecipient } from "./types.js";
 import type { Ctx } from "./context.js";
+import { insertBlobRow, locateBlob, streamBody } from "./blobs.js";
 
 interface QueueRow {
   id: string;
@@ -61,7 +61,7 @@ export async function enqueue(ctx: Ctx, m: NewQueuedMessage): Promise<QueuedMess
   return ctx.committer.submit(
     () => {
       const id = randomBytes(8).toString("hex");
-      const blobId = Number(ctx.st.get("INSERT INTO blobs (name, size) VALUES (?, ?)").run(blob.name, blob.size).lastInsertRowid);
+      const blobId = insertBlobRow(ctx.st, blob);
       const now = Date.now();
       ctx.st
         .get(
@@ -110,9 +110,11 @@ export function updateQueued(
 }
 
 export function openQueuedBody(ctx: Ctx, id: string): Readable {
-  const r = ctx.st.get("SELECT b.name FROM queue q JOIN blobs b ON b.id = q.blob_id WHERE q.id = ?").get(id) as { name: string } | undefined;
+  const r = ctx.st.get("SELECT b.id, b.name, b.size FROM queue q JOIN blobs b ON b.id = q.blob_id WHERE q.id = ?").get(id) as
+    | { id: number; name: string; size: number }
+    | undefined;
   if (!r) throw new StoreError("not-found", `no queued message ${id}`);
-  return createReadStream(ctx.blobs.pathOf(r.name));
+  return streamBody(locateBlob(ctx.st, ctx.blobs, r.id, r.name, r.size));
 }
 
 export function deleteQueued(ctx: Ctx, id: string): Promise<void> {

@@ -34,8 +34,9 @@ import type {
   StoreFlagsResult,
   TextQuery,
 } from "./types.js";
-import { Blobs, ensureDir } from "./blobs.js";
-import { Committer, type Ctx } from "./context.js";
+import { Blobs, UNREFERENCED_FILES, ensureDir } from "./blobs.js";
+import { Committer, WalSync, type Ctx } from "./context.js";
+import { Checkpointer } from "./checkpoint.js";
 import { openDatabase, Statements } from "./db.js";
 import { acquireOwnership, type Ownership } from "./lock.js";
 import * as accounts from "./accounts.js";
@@ -52,15 +53,22 @@ export class SqliteStore implements Store {
   private readonly inflight = new Set<Promise<unknown>>();
   private readonly listeners = new Map<Id, Set<Listener>>();
   private readonly ctx: Ctx;
+  private readonly indexer: textindex.TextIndexer;
+  private readonly wal: WalSync;
+  private checkpointer: Checkpointer | null = null;
 
   private constructor(
     ctx: Omit<Ctx, "committer">,
     private readonly ownership: Ownership,
+    dbFile: string,
   ) {
-    this.ctx = { ...ctx, committer: new Committer(ctx.db, ctx.st, ctx.blobs, (e) => this.emit(e), ctx.log) };
+    this.wal = new WalSync(`${dbFile}-wal`);
+    this.ctx = { ...ctx, committer: new Committer(ctx.db, ctx.st, ctx.blobs, (e) => this.emit(e), ctx.log, this.wal) };
+    this.indexer = new textindex.TextIndexer(this.ctx);
+    this.ctx.indexer = this.indexer;
   }
 
-  static async open(dataDir: string, opts: { log?: AuditLogger } = {}): Promise<SqliteStore> {
+  static async open(dataDir: string, opts: { log?: AuditLogger; inlineMax?: number } = {}): Promise<SqliteStore> {
     const storeDir = path.join(path.resolve(dataDir), "store");
     await ensureDir(storeDir);
     const ownership = await acquireOwnership(storeDir);
@@ -74,10 +82,14 @@ export class SqliteStore implements Store {
         });
       }
       const db = openDatabase(file);
+      let store: SqliteStore | null = null;
       try {
-        const blobs = await Blobs.open(path.join(storeDir, "blobs"));
-        const store = new SqliteStore({ db, st: new Statements(db), blobs, log: opts.log }, ownership);
+        const blobs = await Blobs.open(path.join(storeDir, "blobs"), { inlineMax: opts.inlineMax });
+        store = new SqliteStore({ db, st: new Statements(db), blobs, log: opts.log }, ownership, file);
         if (ownership.owner) {
+          const cp = await Checkpointer.start(db, file, opts.log).catch(() => null);
+          store.checkpointer = cp;
+          if (cp) store.ctx.committer.onCommitted = () => cp.requestAfterCommit();
           await store.recover();
           // Bodies stored before the full-text index existed are indexed now, before serving
           // (db.ts migration 2); until then searchText answers null and IMAP scans.
@@ -86,6 +98,7 @@ export class SqliteStore implements Store {
         }
         return store;
       } catch (e) {
+        await store?.checkpointer?.close();
         db.close();
         throw e;
       }
@@ -99,8 +112,8 @@ export class SqliteStore implements Store {
    * unreferenced blobs. Runs only in the owning process (lock.ts). */
   private async recover(): Promise<void> {
     const { db, st, blobs, log } = this.ctx;
-    const dead = st.get("SELECT name FROM blobs WHERE refs <= 0").all() as Array<{ name: string }>;
-    if (dead.length > 0) db.transaction(() => st.get("DELETE FROM blobs WHERE refs <= 0").run()).immediate();
+    const dead = st.get(UNREFERENCED_FILES).all() as Array<{ name: string }>;
+    db.transaction(() => st.get("DELETE FROM blobs WHERE refs <= 0").run()).immediate();
     const known = new Set(db.prepare("SELECT name FROM blobs").pluck(true).all() as string[]);
     const removed = await blobs.removeOrphans((n) => known.has(n));
     await blobs.remove(dead.map((d) => d.name));
@@ -135,7 +148,10 @@ export class SqliteStore implements Store {
     if (this.closed) return;
     this.closed = true;
     await Promise.allSettled([...this.inflight]);
+    await this.indexer.close(); // what is still pending is indexed at the next open
     await this.ctx.committer.drain();
+    await this.checkpointer?.close();
+    await this.wal.close();
     this.ctx.db.close();
     this.listeners.clear();
     await this.ownership.release();
@@ -263,7 +279,10 @@ export class SqliteStore implements Store {
     return this.run(() => messages.changesSince(this.ctx, mailboxId, since));
   }
   searchText(mailboxId: Id, query: TextQuery): Promise<Set<number> | null> {
-    return this.run(() => textindex.searchText(this.ctx, mailboxId, query));
+    return this.run(async () => {
+      await this.indexer.drain(); // every message delivered so far is searchable
+      return textindex.searchText(this.ctx, mailboxId, query);
+    });
   }
   subscribe(mailboxId: Id, listener: Listener): () => void {
     let set = this.listeners.get(mailboxId);

@@ -126,6 +126,7 @@ test("searchText: a file body, COPY shares one index row, the last expunge remov
     // A body whose index row is lost is reported by the integrity check.
     await store.appendMessage(inbox, { body: b64 });
     assert.deepEqual((await store.checkIntegrity()).problems, []);
+    await store.searchText!(inbox, { body: ["anything"] }); // a search indexes what is pending
     const db = new Database(dbFile);
     db.exec("DELETE FROM message_text");
     db.close();
@@ -138,16 +139,18 @@ test("searchText: a file body, COPY shares one index row, the last expunge remov
 test("opening a store made before the index indexes its messages (migration 1 -> 2)", async () => {
   const dir = await mkdtemp(path.join(os.tmpdir(), "portcullis-fts-"));
   try {
-    let store = await openStore(dir);
+    let store = await openStore(dir, { inlineMax: 0 }); // version 1 kept every body in a file
     await store.addDomain("example.test");
     const a = await store.createAccount("user@example.test");
     const inbox = (await store.getMailbox(a.id, "INBOX"))!.id;
     await store.appendMessage(inbox, { body: plain });
     await store.appendMessage(inbox, { body: b64 });
     await store.close();
-    // Make it look like a version-1 store: no index, no pending list.
+    // Make it look like a version-1 store: no index, no pending list, no inline bodies.
     const db = new Database(path.join(dir, "store", "portcullis.db"));
-    db.exec("DROP TRIGGER blobs_ad; DROP TABLE message_text; DROP TABLE text_pending; UPDATE schema_version SET version = 1;");
+    db.exec(
+      "DROP TRIGGER blobs_ad; DROP TABLE message_text; DROP TABLE text_pending; DROP TRIGGER blobs_ad_data; DROP TABLE blob_data; UPDATE schema_version SET version = 1;",
+    );
     db.close();
     store = await openStore(dir);
     try {
@@ -159,4 +162,67 @@ test("opening a store made before the index indexes its messages (migration 1 ->
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+});
+
+test("deferred indexing: new bodies are indexed in the background, in batches, without a search", async () => {
+  await withStore(async (store, inbox, _trash, dir) => {
+    const dbFile = path.join(dir, "store", "portcullis.db");
+    const read = (sql: string): number => {
+      const db = new Database(dbFile, { readonly: true });
+      try {
+        return (db.prepare(sql).get() as { n: number }).n;
+      } finally {
+        db.close();
+      }
+    };
+    await Promise.all(Array.from({ length: 120 }, (_, i) => store.appendMessage(inbox, { body: crlf(`Subject: n${i}\n\nneedle-${i} body\n`) })));
+    assert.ok(read("SELECT count(*) AS n FROM text_pending") > 0, "just delivered: still pending");
+    const deadline = Date.now() + 10_000;
+    while (read("SELECT count(*) AS n FROM text_pending") > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    assert.equal(read("SELECT count(*) AS n FROM text_pending"), 0, "indexed within seconds without anyone searching");
+    assert.equal(read("SELECT count(*) AS n FROM message_text"), 120);
+    const hits = [...(await store.searchText!(inbox, { body: ["needle-77 "] }))!];
+    assert.equal(hits.length, 1);
+    const [meta] = await store.getMessages(inbox, hits);
+    assert.match((await store.readBody(meta!.id)).toString(), /needle-77 body/);
+    assert.deepEqual((await store.checkIntegrity()).problems, []);
+  });
+});
+
+test("deferred indexing: a search right after delivery sees the new message; pending bodies survive a close", async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), "portcullis-fts-"));
+  try {
+    let store = await openStore(dir);
+    await store.addDomain("example.test");
+    const a = await store.createAccount("user@example.test");
+    const inbox = (await store.getMailbox(a.id, "INBOX"))!.id;
+    await store.appendMessage(inbox, { body: plain });
+    assert.deepEqual(await store.searchText!(inbox, { body: ["approved"] }), new Set([1]), "searched at once: found");
+    await store.appendMessage(inbox, { body: qp });
+    await store.close(); // closed before the indexer ran: the body stays pending on disk
+    const db = new Database(path.join(dir, "store", "portcullis.db"), { readonly: true });
+    assert.equal((db.prepare("SELECT count(*) AS n FROM text_pending").get() as { n: number }).n, 1);
+    db.close();
+    store = await openStore(dir); // the owner's open indexes what is pending
+    assert.deepEqual(await store.searchText!(inbox, { body: ["münchen"] }), new Set([2]));
+    assert.deepEqual((await store.checkIntegrity()).problems, []);
+    await store.close();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test("deferred indexing: a body expunged before it was indexed leaves nothing behind", async () => {
+  await withStore(async (store, inbox, _trash, dir) => {
+    await store.appendMessage(inbox, { body: plain });
+    await store.storeFlags(inbox, [1], "add", ["\\Deleted"]);
+    await store.expunge(inbox);
+    await store.appendMessage(inbox, { body: multi }); // may reuse the blob id
+    assert.deepEqual(await store.searchText!(inbox, { text: ["approved"] }), new Set(), "the old text is not attached to the new body");
+    const db = new Database(path.join(dir, "store", "portcullis.db"), { readonly: true });
+    assert.equal((db.prepare("SELECT count(*) AS n FROM text_pending").get() as { n: number }).n, 0);
+    assert.equal((db.prepare("SELECT count(*) AS n FROM message_text").get() as { n: number }).n, 1);
+    db.close();
+    assert.deepEqual((await store.checkIntegrity()).problems, []);
+  });
 });
