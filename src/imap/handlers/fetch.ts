@@ -3,7 +3,10 @@
 //
 // Invariants:
 // - Structure items (ENVELOPE, BODY, BODYSTRUCTURE, section offsets) come from the stored parsed
-//   structure (or the parse-once cache), never from re-reading the body.
+//   structure (or the parse-once cache), never from re-reading the body; a rendered ENVELOPE is
+//   kept per message id (session/cache.ts).
+// - A FETCH of FLAGS, UID, MODSEQ, INTERNALDATE and RFC822.SIZE only is answered from the shared
+//   mailbox listing (store/views.ts), which is current when read, without a store query per batch.
 // - Body sections are streamed from the store's byte ranges as literals whose length is known
 //   before the first octet is written; the stream is opened before the literal is announced, so a
 //   message removed meanwhile cannot leave a short literal. Only HEADER.FIELDS filtering and
