@@ -17,15 +17,30 @@ interface Fixture {
   views: MailboxViews;
   /** How many times the views read a whole mailbox. */
   rebuilds(): number;
+  /** Store subscriptions the views hold. */
+  subscriptions(): number;
 }
 
 async function withViews(fn: (f: Fixture) => Promise<void>): Promise<void> {
   const dir = await mkdtemp(path.join(os.tmpdir(), "portcullis-views-"));
   const store = await openStore(dir);
   let count = 0;
+  let subscribed = 0;
   const counting = new Proxy(store, {
     get(target, prop, receiver) {
       if (prop === "listSummaries") return (id: number) => (count++, target.listSummaries(id));
+      if (prop === "subscribe") {
+        return (id: number, l: Parameters<Store["subscribe"]>[1]) => {
+          const off = target.subscribe(id, l);
+          subscribed++;
+          let done = false;
+          return () => {
+            if (!done) subscribed--;
+            done = true;
+            off();
+          };
+        };
+      }
       const v = Reflect.get(target, prop, receiver) as unknown;
       return typeof v === "function" ? (v as (...a: unknown[]) => unknown).bind(target) : v;
     },
@@ -34,7 +49,7 @@ async function withViews(fn: (f: Fixture) => Promise<void>): Promise<void> {
     await store.addDomain("example.test");
     const a = await store.createAccount("user@example.test");
     const inbox = (await store.getMailbox(a.id, "INBOX"))!.id;
-    await fn({ store, dir, inbox, views: new MailboxViews(counting), rebuilds: () => count });
+    await fn({ store, dir, inbox, views: new MailboxViews(counting), rebuilds: () => count, subscriptions: () => subscribed });
   } finally {
     await store.close();
     await rm(dir, { recursive: true, force: true });
@@ -136,5 +151,25 @@ test("a deleted mailbox is dropped: get() reports it missing", async () => {
     await store.deleteMailbox(box.id);
     await assert.rejects(views.get(box.id), (e: unknown) => e instanceof StoreError && e.code === "not-found");
     assert.equal((await views.get(inbox)).messages.length, 0);
+  });
+});
+
+test("concurrent first reads of a mailbox share one read and one subscription", async () => {
+  await withViews(async ({ store, dir, inbox, views, rebuilds, subscriptions }) => {
+    for (let i = 0; i < 20; i++) await store.appendMessage(inbox, { body: msg(i) });
+    const all = await Promise.all(Array.from({ length: 5 }, () => views.get(inbox)));
+    for (const l of all) await assertCurrent(store, inbox, l);
+    assert.equal(rebuilds(), 1);
+    assert.equal(subscriptions(), 1);
+    // A change behind the views' back, then concurrent reads again: still one subscription.
+    const other = await openStore(dir);
+    try {
+      await other.storeFlags(inbox, [3], "add", ["\\Answered"]);
+    } finally {
+      await other.close();
+    }
+    const again = await Promise.all([views.get(inbox), views.get(inbox), views.get(inbox)]);
+    for (const l of again) await assertCurrent(store, inbox, l);
+    assert.equal(subscriptions(), 1);
   });
 });

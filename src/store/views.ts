@@ -178,6 +178,8 @@ class Entry {
 export class MailboxViews {
   /** Insertion order is recency of use (oldest first). */
   private readonly entries = new Map<Id, Entry>();
+  /** Reads of whole mailboxes in progress. */
+  private readonly building = new Map<Id, Promise<MailboxListing>>();
 
   constructor(private readonly store: Store) {}
 
@@ -204,12 +206,24 @@ export class MailboxViews {
       }
       this.drop(mailboxId);
     }
-    return this.build(mailboxId);
+    // One read at a time per mailbox: a caller arriving during another's read waits for it, then
+    // checks the result like any cached listing (its own subscription predates that check).
+    const pending = this.building.get(mailboxId);
+    if (pending) {
+      await pending.catch(() => undefined);
+      if (this.entries.has(mailboxId)) return this.get(mailboxId);
+    }
+    const p = this.build(mailboxId);
+    this.building.set(mailboxId, p);
+    try {
+      return await p;
+    } finally {
+      if (this.building.get(mailboxId) === p) this.building.delete(mailboxId);
+    }
   }
 
   /** Lists the mailbox afresh, and caches the listing when it fits. */
   private async build(mailboxId: Id): Promise<MailboxListing> {
-    this.drop(mailboxId); // a concurrent build of the same mailbox: the last one stays
     const entry = new Entry();
     // Subscribed before the read (events wait until the rows are in): nothing can fall between.
     entry.unsubscribe = this.store.subscribe(mailboxId, (e) => entry.onEvent(e));
@@ -242,15 +256,20 @@ export class MailboxViews {
       if (!m.flags.includes("\\Seen")) status.unseen++;
       if (m.flags.includes("\\Deleted")) status.deleted++;
     }
-    // The snapshot as read (events held back during the read may have changed the entry since:
-    // the next get() sees them).
-    const derived = new Entry();
-    derived.messages = messages;
-    const listing = derived.listing(status);
+    // The snapshot as read: events held back during the read may have changed the entry since
+    // (the next get() sees them); when none did, the entry's derived values serve both.
+    let listing: MailboxListing;
+    if (entry.messages === messages && entry.modseq === mailbox.highestModseq && entry.fresh.size === 0) listing = entry.listing(status);
+    else {
+      const snapshot = new Entry();
+      snapshot.messages = messages;
+      listing = snapshot.listing(status);
+    }
     if (entry.dead || messages.length > MAX_CACHED_MESSAGES) {
       entry.unsubscribe();
       return listing;
     }
+    this.drop(mailboxId); // never two entries (two subscriptions) for one mailbox
     this.entries.set(mailboxId, entry);
     this.evict(mailboxId);
     return listing;
