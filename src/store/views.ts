@@ -21,8 +21,8 @@
 
 import type { Id, MailboxEvent, MailboxSnapshot, MailboxStatus, MessageSummary, Store } from "./types.js";
 
-/** Entries kept over all cached listings. */
-export const MAX_CACHED_MESSAGES = 400_000;
+/** Entries kept over all cached listings (about 110 bytes each: the entry, its Date, a slot). */
+export const MAX_CACHED_MESSAGES = 300_000;
 
 /** One mailbox as of `status.highestModseq`. */
 export interface MailboxListing {

@@ -18,7 +18,7 @@ import { findBodyStart, isParsedMessage, parseMessage, type ParsedMessage } from
 
 const MAX_ENTRIES = 512;
 /** Characters of rendered envelopes kept (oldest first out). */
-export const MAX_ENVELOPE_CHARS = 16 * 1024 * 1024;
+export const MAX_ENVELOPE_CHARS = 8 * 1024 * 1024;
 /** Octets read to find the header of an unparsed message for header SEARCH keys. */
 const HEADER_PROBE = 64 * 1024;
 

@@ -18,8 +18,10 @@ import { decodeHeaderValue, type HeaderField, type ParsedMessage } from "../mime
 import { parseSentDay } from "../searchview.js";
 import type { Day } from "../encode.js";
 
-/** Header text kept over all records (characters of names and values). */
-export const MAX_CACHED_HEADER_CHARS = 32 * 1024 * 1024;
+/** Header text kept over all records (characters of names and values, plus FIELD_OVERHEAD per
+ * field for the arrays holding them): about 30,000 messages of ordinary mail per 16 M. */
+export const MAX_CACHED_HEADER_CHARS = 16 * 1024 * 1024;
+const FIELD_OVERHEAD = 40;
 
 export class HeaderRecord {
   readonly sentDay: Day | null;
@@ -41,7 +43,7 @@ export class HeaderRecord {
     this.omitted = parsed.headersOmitted;
     this.truncated = parsed.headersTruncated;
     let w = 64;
-    for (const [k, v] of this.fields) w += k.length + v.length;
+    for (const [k, v] of this.fields) w += k.length + v.length + FIELD_OVERHEAD;
     this.weight = w;
   }
 
@@ -53,7 +55,7 @@ export class HeaderRecord {
   setFull(fields: HeaderField[]): number {
     this.full = fields;
     let w = 0;
-    for (const f of fields) w += f.name.length + f.value.length;
+    for (const f of fields) w += f.name.length + f.value.length + FIELD_OVERHEAD;
     this.weight += w;
     return w;
   }
