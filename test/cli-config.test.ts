@@ -123,7 +123,7 @@ test("files open to others: check and serve refuse, naming each file and the chm
   });
 });
 
-test("check --store verifies the store and names a missing message file", async () => {
+test("check --store verifies the store and names a missing message file (a large body, kept in a file)", async () => {
   await withTempDir(async (tmp) => {
     const { data, file } = await setup(tmp);
     const { openStore } = await import("../src/store/index.js");
@@ -131,13 +131,14 @@ test("check --store verifies the store and names a missing message file", async 
     try {
       const a = await store.createAccount("alice@example.org");
       const inbox = await store.getMailbox(a.id, "INBOX");
-      await store.appendMessage(inbox!.id, { body: Buffer.from("Subject: hi\r\n\r\nhello\r\n") });
+      // Over the store's 128 KiB inline limit: this body has a file of its own.
+      await store.appendMessage(inbox!.id, { body: Buffer.from(`Subject: hi\r\n\r\n${"hello there\r\n".repeat(20_000)}`) });
     } finally {
       await store.close();
     }
     let r = await runCli(["check", "--store", "--config", file]);
     assert.equal(r.code, 0, r.stdout + r.stderr);
-    assert.match(r.stdout, /^store: ok \(1 messages, 1 message files\)$/m);
+    assert.match(r.stdout, /^store: ok \(1 messages, 1 message bodies\)$/m);
 
     // Remove the body file behind the store's back.
     const { readdir, unlink } = await import("node:fs/promises");
@@ -148,6 +149,6 @@ test("check --store verifies the store and names a missing message file", async 
     await unlink(files[0]!);
     r = await runCli(["check", "--store", "--config", file]);
     assert.equal(r.code, 1);
-    assert.match(r.stdout, /^store: \d+ problem\(s\) \(1 messages, \d message files\)\n  .+/m);
+    assert.match(r.stdout, /^store: \d+ problem\(s\) \(1 messages, \d message bodies\)\n  .+file is missing/m);
   });
 });

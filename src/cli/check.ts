@@ -1,5 +1,5 @@
 // `portcullis check [--store]`: validates the configuration and the file permissions and, with
-// --store, the store's integrity (metadata and message files agree). Says exactly what is wrong
+// --store, the store's integrity (metadata, message bodies and the search index agree). Says exactly what is wrong
 // and exits 1 if anything is.
 
 import type { Command } from "commander";
@@ -14,7 +14,7 @@ export function registerCheck(program: Command): void {
     program
       .command("check")
       .description("validate the configuration and file permissions; exit 1 if anything is wrong")
-      .option("--store", "also verify the store (metadata and message files agree)"),
+      .option("--store", "also verify the store (metadata, message bodies and the search index agree)"),
   ).action(async (o: { store?: boolean }, cmd: Command) => {
     const file = configPath(cmd);
     let failed = false;
@@ -43,10 +43,10 @@ export function registerCheck(program: Command): void {
       const store = await openStore(loaded.dataDir, { log: cliLogger() });
       try {
         const r = await store.checkIntegrity();
-        if (r.ok && r.problems.length === 0) out(`store: ok (${r.messages} messages, ${r.blobs} message files)`);
+        if (r.ok && r.problems.length === 0) out(`store: ok (${r.messages} messages, ${r.blobs} message bodies)`);
         else {
           failed = true;
-          out(`store: ${r.problems.length} problem(s) (${r.messages} messages, ${r.blobs} message files)`);
+          out(`store: ${r.problems.length} problem(s) (${r.messages} messages, ${r.blobs} message bodies)`);
           for (const p of r.problems) out(`  ${p}`);
         }
       } finally {

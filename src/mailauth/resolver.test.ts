@@ -4,7 +4,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import dns2 from "dns2";
-import { createDnsLookup, zoneLookup } from "./resolver.js";
+import { cachedLookup, createDnsLookup, zoneLookup, type DnsLookup } from "./resolver.js";
 
 let server: ReturnType<typeof dns2.createServer>;
 let address = "";
@@ -66,4 +66,44 @@ test("zoneLookup: the fake zone used by unit tests follows the same contract", a
   assert.deepEqual(await z("a.test", "MX"), [{ priority: 10, exchange: "mx.a.test" }]);
   await assert.rejects(z("a.test", "A"), (e: { code?: string }) => e.code === "ENODATA");
   await assert.rejects(z("b.test", "TXT"), (e: { code?: string }) => e.code === "ENOTFOUND");
+});
+
+test("cachedLookup: answers and NXDOMAIN/NODATA kept for the TTL, failures not kept, concurrent queries shared", async () => {
+  let t = 0;
+  const calls: string[] = [];
+  const inner: DnsLookup = async (name, type) => {
+    calls.push(`${type} ${name}`);
+    await new Promise((r) => setTimeout(r, 5));
+    if (name === "nx.example") throw Object.assign(new Error("nx"), { code: "ENOTFOUND" });
+    if (name === "down.example") throw Object.assign(new Error("timeout"), { code: "ETIMEOUT" });
+    return [["v=spf1 -all"]];
+  };
+  const c = cachedLookup(inner, { ttlMs: 1000, max: 100, now: () => t });
+  const [a, b] = await Promise.all([c("Sender.Example.", "TXT"), c("sender.example", "txt")]);
+  assert.deepEqual(a, [["v=spf1 -all"]]);
+  assert.deepEqual(b, a);
+  assert.equal(calls.length, 1, "one query for two concurrent lookups of the same name and type");
+  await c("sender.example", "TXT");
+  assert.equal(calls.length, 1, "answered from the cache");
+  await c("sender.example", "A");
+  assert.equal(calls.length, 2, "another type is another question");
+  await assert.rejects(c("nx.example", "TXT"), (e: { code?: string }) => e.code === "ENOTFOUND");
+  await assert.rejects(c("nx.example", "TXT"), (e: { code?: string }) => e.code === "ENOTFOUND");
+  assert.equal(calls.length, 3, "NXDOMAIN kept (RFC 2308)");
+  await assert.rejects(c("down.example", "TXT"), (e: { code?: string }) => e.code === "ETIMEOUT");
+  await assert.rejects(c("down.example", "TXT"), (e: { code?: string }) => e.code === "ETIMEOUT");
+  assert.equal(calls.length, 5, "a timeout is asked again");
+  t += 1001;
+  await c("sender.example", "TXT");
+  assert.equal(calls.length, 6, "expired after the TTL");
+});
+
+test("cachedLookup: bounded, the oldest entry goes first", async () => {
+  const calls: string[] = [];
+  const c = cachedLookup(async (name) => (calls.push(name), [name]), { ttlMs: 60_000, max: 2 });
+  await c("a.example", "A");
+  await c("b.example", "A");
+  await c("c.example", "A");
+  await c("a.example", "A");
+  assert.deepEqual(calls, ["a.example", "b.example", "c.example", "a.example"]);
 });

@@ -49,9 +49,61 @@ export function createDnsLookup(servers: readonly string[], o: ResolverOptions =
   };
 }
 
-/** The lookup function for inbound checks, from the configuration. */
+/** The lookup function for inbound checks, from the configuration (cached, see cachedLookup). */
 export function dnsLookupFromConfig(config: Config, o: ResolverOptions = {}): DnsLookup {
-  return createDnsLookup(config.outbound.dns_servers, o);
+  return cachedLookup(createDnsLookup(config.outbound.dns_servers, o));
+}
+
+/** Options of cachedLookup. node's resolver does not give TTLs for every type, so answers are kept
+ * for a fixed, short time: at most `ttlMs` (default 60 s, below almost every published TTL). */
+export interface CacheOptions {
+  ttlMs?: number;
+  /** Entries kept at most (the oldest go first). */
+  max?: number;
+  now?: () => number;
+}
+
+const NEGATIVE = new Set(["ENOTFOUND", "ENODATA"]);
+
+/**
+ * A cache in front of a lookup function, as a caching resolver would be (RFC 1035 §7.4; negative
+ * answers too, RFC 2308 §5): mail from one domain (a list server, a big provider) costs one SPF
+ * and one DMARC lookup a minute instead of one per message. Concurrent lookups of the same name
+ * and type share one query. Only answers and "no such name / no such record" are kept; timeouts
+ * and server failures are not (the next message asks again).
+ */
+export function cachedLookup(inner: DnsLookup, o: CacheOptions = {}): DnsLookup {
+  const ttl = o.ttlMs ?? 60_000;
+  const max = o.max ?? 10_000;
+  const now = o.now ?? Date.now;
+  const cache = new Map<string, { until: number; answer?: DnsAnswer; error?: unknown }>();
+  const inflight = new Map<string, Promise<DnsAnswer>>();
+  return (name, rrtype) => {
+    const key = `${rrtype.toUpperCase()} ${name.toLowerCase().replace(/\.$/, "")}`;
+    const hit = cache.get(key);
+    if (hit && hit.until > now()) return hit.error !== undefined ? Promise.reject(hit.error) : Promise.resolve(hit.answer!);
+    if (hit) cache.delete(key);
+    const running = inflight.get(key);
+    if (running) return running;
+    const keep = (entry: { answer?: DnsAnswer; error?: unknown }): void => {
+      cache.set(key, { until: now() + ttl, ...entry });
+      while (cache.size > max) cache.delete(cache.keys().next().value!);
+    };
+    const p = inner(name, rrtype).then(
+      (answer) => {
+        keep({ answer });
+        return answer;
+      },
+      (error: unknown) => {
+        if (NEGATIVE.has((error as { code?: string })?.code ?? "")) keep({ error });
+        throw error;
+      },
+    );
+    inflight.set(key, p);
+    const done = (): void => void inflight.delete(key);
+    p.then(done, done);
+    return p;
+  };
 }
 
 /** A lookup function answering from a fixed zone (tests, and `portcullis` tooling that wants to

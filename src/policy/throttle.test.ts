@@ -175,3 +175,17 @@ test("an unparsable client address is counted, not thrown on, and never banned",
   assert.ok(delay(throttle.before("bogus", "alice")) > 0);
   assert.equal(bans.list().length, 0);
 });
+
+test("once the only attacker of a network is banned, its neighbours are no longer slowed; its failures still count toward a network ban", async () => {
+  const { throttle, bans } = await setup({ max_failures_per_ip: 5, max_failures_per_network: 12 });
+  for (let i = 0; i < 4; i++) await throttle.failure("198.51.100.66", "alice");
+  assert.ok(delay(throttle.before("198.51.100.7", "carol")) > 0, "while the attacker is not banned, its network waits");
+  assert.deepEqual(await throttle.failure("198.51.100.66", "alice"), { banned: true });
+  assert.equal(delay(throttle.before("198.51.100.7", "carol")), 0, "the attacker is banned: its neighbour logs in at once");
+  assert.equal(throttle.before("198.51.100.66", "alice").action, "refuse");
+  // A second attacker in the same /24: its failures and the banned one's reach the network's threshold.
+  for (let i = 0; i < 4; i++) await throttle.failure("198.51.100.67", "alice");
+  assert.ok(delay(throttle.before("198.51.100.7", "carol")) > 0, "an unbanned attacker slows the network again");
+  for (let i = 0; i < 3; i++) await throttle.failure("198.51.100.68", "alice");
+  assert.equal(bans.find("198.51.100.7")?.subject, "198.51.100.0/24", "5 + 4 + 3 failures: the network is banned");
+});

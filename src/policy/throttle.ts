@@ -18,6 +18,9 @@
 // - Memory is bounded: each counter keeps at most the failures that can still matter (a few
 //   more than its threshold), counters whose failures have all expired are dropped, and each map
 //   holds at most `maxKeys` counters (least recently failed dropped first).
+// - A client banned by this throttle stops adding to its network's delay (its failures still
+//   count toward a network ban): once the only attacker in a /24 is banned, its neighbours log in
+//   without waiting, while an attack spread over many addresses of the network still bans it.
 // - The clock is injected; before() only computes a delay, the caller does the waiting.
 
 import type { Config } from "../config/schema.js";
@@ -74,6 +77,9 @@ export class SlidingThrottle implements AuthThrottle {
   private readonly clients = new Map<string, Failures>();
   private readonly networks = new Map<string, Failures>();
   private readonly accounts = new Map<string, Failures>();
+  /** Clients this throttle banned, with the end of the ban (Infinity: no end); bounded like the
+   * counters. */
+  private readonly banned = new Map<string, number>();
 
   constructor(o: ThrottleOptions) {
     this.auth = o.auth;
@@ -105,7 +111,10 @@ export class SlidingThrottle implements AuthThrottle {
     }
 
     let network = 0;
-    for (const key of where.networks) network = Math.max(network, this.current(this.networks, key, now).length);
+    for (const key of where.networks) {
+      const failures = this.current(this.networks, key, now).filter((f) => !this.isBanned(f.client, now));
+      network = Math.max(network, failures.length);
+    }
     // At the ban threshold (a never_ban client, or a ban that failed) the delay is the longest.
     const clientDelay =
       mine.length === 0 ? 0 : mine.length >= this.auth.max_failures_per_ip ? MAX_CLIENT_DELAY_MS : FIRST_DELAY_MS * 2 ** Math.min(mine.length - 1, 20);
@@ -133,7 +142,13 @@ export class SlidingThrottle implements AuthThrottle {
 
     if (clientCount >= a.max_failures_per_ip && where.banSubject) {
       // A fresh count after the ban; the next ban is longer through the ban's offence count.
-      if (await this.tryBan(where.banSubject, "auth failures")) this.clients.delete(where.client);
+      const ban = await this.tryBan(where.banSubject, "auth failures");
+      if (ban) {
+        this.clients.delete(where.client);
+        this.banned.delete(where.client);
+        this.banned.set(where.client, ban.expiresAt ? ban.expiresAt.getTime() : Infinity);
+        while (this.banned.size > this.maxKeys) this.banned.delete(this.banned.keys().next().value!);
+      }
     }
     for (const key of reached) {
       if (await this.tryBan(key, "auth failures (network)")) this.networks.delete(key);
@@ -165,13 +180,21 @@ export class SlidingThrottle implements AuthThrottle {
     return { clients: this.clients.size, networks: this.networks.size, accounts: this.accounts.size };
   }
 
-  private async tryBan(subject: string, reason: string): Promise<boolean> {
+  private async tryBan(subject: string, reason: string): Promise<Awaited<ReturnType<BanList["ban"]>>> {
     try {
-      return (await this.bans.ban(subject, reason)) !== null;
+      return await this.bans.ban(subject, reason);
     } catch (err) {
       this.log?.error({ err, subject }, "could not ban");
-      return false;
+      return null;
     }
+  }
+
+  private isBanned(client: string, now: number): boolean {
+    const until = this.banned.get(client);
+    if (until === undefined) return false;
+    if (until > now) return true;
+    this.banned.delete(client);
+    return false;
   }
 
   /** The unexpired failures of a counter (expired ones are dropped). */

@@ -204,6 +204,6 @@ export interface Ctx {
   blobs: Blobs;
   committer: Committer;
   log: AuditLogger | undefined;
-  /** Indexes new bodies' text in batches (textindex.ts); absent in bare test contexts. */
-  indexer?: { kick(blobId?: number, body?: Buffer): void };
+  /** Has new bodies' text indexed soon (textindex.ts); absent without an indexer thread. */
+  indexer?: { kick(): void };
 }

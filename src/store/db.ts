@@ -5,8 +5,9 @@
 //   in `messages` (mailboxStatus reads one row, never scans);
 // - blobs.refs always equals the number of `messages` and `queue` rows pointing at the blob;
 //   a blob whose refs drops to 0 is deleted in the same transaction and its file unlinked after
-//   the commit; its full-text index row (message_text) and inline data (blob_data) are deleted
-//   with it.
+//   the commit; its inline data (blob_data) and its listing for indexing (text_pending) are
+//   deleted with it (its row in the search index, text.db, never matches again: searches check
+//   the blob's name).
 // - ids of domains, accounts, aliases, mailboxes and messages are never reused (AUTOINCREMENT):
 //   a stale id held by a session can never reach another user's mailbox or message.
 // The schema version is kept in `schema_version`; MIGRATIONS[i] upgrades version i to i+1.
@@ -169,7 +170,19 @@ const MIGRATIONS: string[] = [
     DELETE FROM blob_data WHERE blob_id = OLD.id;
   END;
   `,
-  // 3 -> 4: a covering index for listing a mailbox (messages.ts listSummaries: IMAP SELECT, POP3
+  // 3 -> 4: the full-text index moves to its own database (text.db, textschema.ts), written by the
+  // indexer thread (textworker.ts) so that tokenising never runs on the event loop. text_pending
+  // stays here as the durable list of bodies to index; every message body is listed again and
+  // re-indexed into text.db after the upgrade.
+  `
+  DROP TRIGGER blobs_ad;
+  DROP TABLE message_text;
+  CREATE TRIGGER blobs_ad AFTER DELETE ON blobs BEGIN
+    DELETE FROM text_pending WHERE blob_id = OLD.id;
+  END;
+  INSERT OR IGNORE INTO text_pending (blob_id) SELECT DISTINCT blob_id FROM messages;
+  `,
+  // 4 -> 5: a covering index for listing a mailbox (messages.ts listSummaries: IMAP SELECT, POP3
   // login), so a listing reads this index only, never the rows with their stored structures.
   `
   CREATE INDEX IF NOT EXISTS messages_listing ON messages(mailbox_id, uid, id, modseq, flags, internal_date, size);

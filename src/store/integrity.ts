@@ -2,13 +2,14 @@
 //
 // Checks, each failure one human-readable line in `problems`:
 // - SQLite's own quick_check;
-// - every blob row has its file, of the recorded size, and every message has the size of its blob;
+// - every blob row has its body (inline data, or a file) of the recorded size, and every message
+//   has the size of its blob;
 // - every file in the blob directories is named by a row (and tmp/ is empty);
 // - blobs.refs equals the number of rows referring to the blob;
 // - each mailbox's counters (messages, unseen, deleted, size) equal the aggregates of its rows,
 //   and no message has a UID >= uid_next or a MODSEQ > highest_modseq;
-// - every message body has its full-text index row (or is still pending, textindex.ts), and no
-//   index row outlives its blob.
+// - every message body is in the search index (text.db, under its blob's id and name) or still
+//   listed for indexing (text_pending, textindex.ts); inline bodies (blob_data) have their size.
 // It only reads: orphaned files are removed at open (sqlite-store.ts), never here.
 
 import { promises as fsp } from "node:fs";
@@ -64,11 +65,11 @@ export async function checkIntegrity(ctx: Ctx): Promise<IntegrityReport> {
     unindexed: ctx.st
       .get(
         `SELECT b.name FROM blobs b WHERE b.id IN (SELECT blob_id FROM messages)
-           AND b.id NOT IN (SELECT rowid FROM message_text) AND b.id NOT IN (SELECT blob_id FROM text_pending)`,
+           AND b.id NOT IN (SELECT blob_id FROM text_pending)
+           AND NOT EXISTS (SELECT 1 FROM txt.indexed i WHERE i.blob_id = b.id AND i.name = b.name)`,
       )
       .pluck(true)
       .all() as string[],
-    strayIndex: (ctx.st.get("SELECT count(*) AS n FROM message_text WHERE rowid NOT IN (SELECT id FROM blobs)").get() as { n: number }).n,
   }))();
 
   const actualRefs = new Map(snap.refs.map((r) => [r.blob_id, r.n]));
@@ -83,7 +84,6 @@ export async function checkIntegrity(ctx: Ctx): Promise<IntegrityReport> {
         : `message ${m.id} (mailbox ${m.mailbox_id} uid ${m.uid}): size ${m.size} but its body has ${m.blob_size} bytes`,
     );
   }
-  if (snap.strayIndex > 0) add(`search index: ${snap.strayIndex} rows name no blob`);
   for (const q of snap.queueMissing) add(`queued message ${q.id}: its body is missing from the blob table`);
 
   for (const c of snap.counters) {

@@ -18,9 +18,9 @@ interface Fixture {
   trash: number;
 }
 
-async function withStore(fn: (f: Fixture) => Promise<void>): Promise<void> {
+async function withStore(fn: (f: Fixture) => Promise<void>, opts: { inlineMax?: number } = FILE_BODIES): Promise<void> {
   const dir = await mkdtemp(path.join(os.tmpdir(), "portcullis-store-"));
-  const store = await openStore(dir, FILE_BODIES);
+  const store = await openStore(dir, opts);
   try {
     await store.addDomain("example.test");
     const a = await store.createAccount("user@example.test");
@@ -443,20 +443,8 @@ test("events arrive in commit order across concurrent writes", async () => {
 
 // ---------------------------------------------------------------- bodies kept in the database
 
-async function withInlineStore(fn: (f: Fixture) => Promise<void>): Promise<void> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), "portcullis-store-"));
-  const store = await openStore(dir); // default: small bodies inline
-  try {
-    await store.addDomain("example.test");
-    const a = await store.createAccount("user@example.test");
-    const inbox = (await store.getMailbox(a.id, "INBOX"))!.id;
-    const trash = (await store.getMailbox(a.id, "Trash"))!.id;
-    await fn({ store, dir, accountId: a.id, inbox, trash });
-  } finally {
-    await store.close();
-    await rm(dir, { recursive: true, force: true });
-  }
-}
+/** Small bodies in the database, as the store keeps them by default. */
+const withInlineStore = (fn: (f: Fixture) => Promise<void>): Promise<void> => withStore(fn, {});
 
 const blobDataRows = async (dir: string): Promise<number> => {
   const { default: Database } = await import("better-sqlite3");

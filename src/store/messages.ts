@@ -145,14 +145,12 @@ export async function deliver(ctx: Ctx, mailboxIds: Id[], message: NewMessage): 
   const size = Buffer.isBuffer(message.body) ? message.body.length : message.body.size;
   checkQuota(ctx, perAccount(targets, size));
   const blob = await ctx.blobs.write(message.body);
-  let blobIdOf: number | undefined;
   const done = ctx.committer.submit(
     (tx: Tx) => {
       const rows = mailboxIds.map((id) => requireMailbox(ctx, id));
       checkQuota(ctx, perAccount(rows, blob.size));
       const blobId = insertBlobRow(ctx.st, blob);
       markPending(ctx, blobId); // indexed shortly, in a batch (textindex.ts)
-      blobIdOf = blobId;
       return rows.map((mb) => {
         const { uid, modseq } = reserve(ctx, mb, 1);
         const id = insertRow(ctx, mb.id, uid, modseq, flags, internalDate, blob.size, blobId, parsed);
@@ -163,7 +161,7 @@ export async function deliver(ctx: Ctx, mailboxIds: Id[], message: NewMessage): 
     () => blob.undo(),
   );
   const results = await done;
-  ctx.indexer?.kick(blobIdOf, Buffer.isBuffer(message.body) ? message.body : undefined);
+  ctx.indexer?.kick();
   return results;
 }
 

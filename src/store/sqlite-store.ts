@@ -53,7 +53,7 @@ export class SqliteStore implements Store {
   private readonly inflight = new Set<Promise<unknown>>();
   private readonly listeners = new Map<Id, Set<Listener>>();
   private readonly ctx: Ctx;
-  private readonly indexer: textindex.TextIndexer;
+  private indexer: textindex.TextIndexer | null = null;
   private readonly wal: WalSync;
   private checkpointer: Checkpointer | null = null;
 
@@ -64,8 +64,6 @@ export class SqliteStore implements Store {
   ) {
     this.wal = new WalSync(`${dbFile}-wal`);
     this.ctx = { ...ctx, committer: new Committer(ctx.db, ctx.st, ctx.blobs, (e) => this.emit(e), ctx.log, this.wal) };
-    this.indexer = new textindex.TextIndexer(this.ctx);
-    this.ctx.indexer = this.indexer;
   }
 
   static async open(dataDir: string, opts: { log?: AuditLogger; inlineMax?: number } = {}): Promise<SqliteStore> {
@@ -86,18 +84,22 @@ export class SqliteStore implements Store {
       try {
         const blobs = await Blobs.open(path.join(storeDir, "blobs"), { inlineMax: opts.inlineMax });
         store = new SqliteStore({ db, st: new Statements(db), blobs, log: opts.log }, ownership, file);
+        const textFile = path.join(storeDir, "text.db");
+        await textindex.attachTextDb(store.ctx, textFile);
         if (ownership.owner) {
           const cp = await Checkpointer.start(db, file, opts.log).catch(() => null);
           store.checkpointer = cp;
           if (cp) store.ctx.committer.onCommitted = () => cp.requestAfterCommit();
           await store.recover();
-          // Bodies stored before the full-text index existed are indexed now, before serving
-          // (db.ts migration 2); until then searchText answers null and IMAP scans.
-          const n = await textindex.backfillText(store.ctx);
-          if (n > 0) opts.log?.info({ indexed: n }, "store: indexed the text of existing messages");
+          // The indexer thread indexes the bodies still listed (a crash, an upgrade) and then each
+          // new one; searches scan bodies while it cannot answer.
+          const ix = await textindex.TextIndexer.start(store.ctx, { textFile, mainFile: file, blobRoot: blobs.root });
+          store.indexer = ix;
+          if (ix) store.ctx.indexer = ix;
         }
         return store;
       } catch (e) {
+        await store?.indexer?.close();
         await store?.checkpointer?.close();
         db.close();
         throw e;
@@ -148,7 +150,7 @@ export class SqliteStore implements Store {
     if (this.closed) return;
     this.closed = true;
     await Promise.allSettled([...this.inflight]);
-    await this.indexer.close(); // what is still pending is indexed at the next open
+    await this.indexer?.close(); // what is still listed is indexed at the next open
     await this.ctx.committer.drain();
     await this.checkpointer?.close();
     await this.wal.close();
@@ -280,7 +282,9 @@ export class SqliteStore implements Store {
   }
   searchText(mailboxId: Id, query: TextQuery): Promise<Set<number> | null> {
     return this.run(async () => {
-      await this.indexer.drain(); // every message delivered so far is searchable
+      // Every message delivered so far is searchable once the indexer has caught up; with a large
+      // backlog (just upgraded) the search scans instead of waiting.
+      if (this.indexer && textindex.backlogIsSmall(this.ctx)) await this.indexer.drain();
       return textindex.searchText(this.ctx, mailboxId, query);
     });
   }

@@ -23,6 +23,22 @@ async function withStore(fn: (s: Store, inbox: number, trash: number, dir: strin
   }
 }
 
+/** Reads the store's two databases: portcullis.db, with the search index (text.db) attached as
+ * `txt`. `live` counts index rows that name a current blob (stale rows of deleted blobs never
+ * match a search and are collected later). */
+function inspect<T>(dir: string, fn: (db: Database.Database) => T): T {
+  const db = new Database(path.join(dir, "store", "portcullis.db"), { readonly: true });
+  try {
+    db.prepare("ATTACH DATABASE ? AS txt").run(path.join(dir, "store", "text.db"));
+    return fn(db);
+  } finally {
+    db.close();
+  }
+}
+const count = (dir: string, sql: string, ...args: unknown[]): number => inspect(dir, (db) => db.prepare(sql).pluck(true).get(...args) as number);
+const LIVE_MATCHES =
+  "SELECT count(*) FROM txt.message_text t JOIN txt.indexed i ON i.blob_id = t.rowid JOIN blobs b ON b.id = i.blob_id AND b.name = i.name WHERE message_text MATCH ?";
+
 const crlf = (s: string): Buffer => Buffer.from(s.replace(/\r?\n/g, "\r\n"));
 
 const plain = crlf("Subject: Quarterly Report\nFrom: alice@example.test\n\nThe Budget is approved.\n");
@@ -106,29 +122,21 @@ test("searchText: a file body, COPY shares one index row, the last expunge remov
     await store.appendMessage(inbox, { body: { path: f, size: plain.length } });
     await store.copyMessages(inbox, [1], trash);
     assert.deepEqual(await store.searchText!(trash, { body: ["approved"] }), new Set([1]));
-    const dbFile = path.join(dir, "store", "portcullis.db");
-    const count = (): number => {
-      const db = new Database(dbFile, { readonly: true });
-      try {
-        return (db.prepare("SELECT count(*) AS n FROM message_text WHERE message_text MATCH '\"approved\"'").get() as { n: number }).n;
-      } finally {
-        db.close();
-      }
-    };
-    assert.equal(count(), 1); // indexed once per body, not per mailbox entry
+    const approved = (): number => count(dir, LIVE_MATCHES, '"approved"');
+    assert.equal(approved(), 1); // indexed once per body, not per mailbox entry
     await store.expunge(inbox, [1]);
     assert.deepEqual(await store.searchText!(inbox, { body: ["approved"] }), new Set());
     assert.deepEqual(await store.searchText!(trash, { body: ["approved"] }), new Set([1]));
-    assert.equal(count(), 1);
+    assert.equal(approved(), 1);
     await store.expunge(trash, [1]);
-    assert.equal(count(), 0);
+    assert.equal(approved(), 0);
     assert.deepEqual((await store.checkIntegrity()).problems, []);
     // A body whose index row is lost is reported by the integrity check.
     await store.appendMessage(inbox, { body: b64 });
     assert.deepEqual((await store.checkIntegrity()).problems, []);
     await store.searchText!(inbox, { body: ["anything"] }); // a search indexes what is pending
-    const db = new Database(dbFile);
-    db.exec("DELETE FROM message_text");
+    const db = new Database(path.join(dir, "store", "text.db"));
+    db.exec("DELETE FROM indexed");
     db.close();
     const report = await store.checkIntegrity();
     assert.equal(report.ok, false);
@@ -136,7 +144,7 @@ test("searchText: a file body, COPY shares one index row, the last expunge remov
   });
 });
 
-test("opening a store made before the index indexes its messages (migration 1 -> 2)", async () => {
+test("opening a store made before the index indexes its messages (migrations 1 -> 4)", async () => {
   const dir = await mkdtemp(path.join(os.tmpdir(), "portcullis-fts-"));
   try {
     let store = await openStore(dir, { inlineMax: 0 }); // version 1 kept every body in a file
@@ -148,10 +156,9 @@ test("opening a store made before the index indexes its messages (migration 1 ->
     await store.close();
     // Make it look like a version-1 store: no index, no pending list, no inline bodies.
     const db = new Database(path.join(dir, "store", "portcullis.db"));
-    db.exec(
-      "DROP TRIGGER blobs_ad; DROP TABLE message_text; DROP TABLE text_pending; DROP TRIGGER blobs_ad_data; DROP TABLE blob_data; UPDATE schema_version SET version = 1;",
-    );
+    db.exec("DROP TRIGGER blobs_ad; DROP TABLE text_pending; DROP TRIGGER blobs_ad_data; DROP TABLE blob_data; UPDATE schema_version SET version = 1;");
     db.close();
+    for (const f of ["text.db", "text.db-wal", "text.db-shm"]) await rm(path.join(dir, "store", f), { force: true });
     store = await openStore(dir);
     try {
       assert.deepEqual(await store.searchText!(inbox, { body: ["budget"] }), new Set([1]));
@@ -164,23 +171,15 @@ test("opening a store made before the index indexes its messages (migration 1 ->
   }
 });
 
-test("deferred indexing: new bodies are indexed in the background, in batches, without a search", async () => {
+test("indexer thread: new bodies are indexed in the background, in batches, without a search", async () => {
   await withStore(async (store, inbox, _trash, dir) => {
-    const dbFile = path.join(dir, "store", "portcullis.db");
-    const read = (sql: string): number => {
-      const db = new Database(dbFile, { readonly: true });
-      try {
-        return (db.prepare(sql).get() as { n: number }).n;
-      } finally {
-        db.close();
-      }
-    };
+    const read = (sql: string): number => count(dir, sql);
     await Promise.all(Array.from({ length: 120 }, (_, i) => store.appendMessage(inbox, { body: crlf(`Subject: n${i}\n\nneedle-${i} body\n`) })));
     assert.ok(read("SELECT count(*) AS n FROM text_pending") > 0, "just delivered: still pending");
     const deadline = Date.now() + 10_000;
     while (read("SELECT count(*) AS n FROM text_pending") > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     assert.equal(read("SELECT count(*) AS n FROM text_pending"), 0, "indexed within seconds without anyone searching");
-    assert.equal(read("SELECT count(*) AS n FROM message_text"), 120);
+    assert.equal(read("SELECT count(*) FROM txt.indexed"), 120, "indexed by the indexer thread into text.db");
     const hits = [...(await store.searchText!(inbox, { body: ["needle-77 "] }))!];
     assert.equal(hits.length, 1);
     const [meta] = await store.getMessages(inbox, hits);
@@ -200,10 +199,8 @@ test("deferred indexing: a search right after delivery sees the new message; pen
     assert.deepEqual(await store.searchText!(inbox, { body: ["approved"] }), new Set([1]), "searched at once: found");
     await store.appendMessage(inbox, { body: qp });
     await store.close(); // closed before the indexer ran: the body stays pending on disk
-    const db = new Database(path.join(dir, "store", "portcullis.db"), { readonly: true });
-    assert.equal((db.prepare("SELECT count(*) AS n FROM text_pending").get() as { n: number }).n, 1);
-    db.close();
-    store = await openStore(dir); // the owner's open indexes what is pending
+    assert.equal(count(dir, "SELECT count(*) FROM text_pending"), 1, "still listed on disk");
+    store = await openStore(dir); // the owner's indexer indexes what is listed
     assert.deepEqual(await store.searchText!(inbox, { body: ["münchen"] }), new Set([2]));
     assert.deepEqual((await store.checkIntegrity()).problems, []);
     await store.close();
@@ -219,10 +216,8 @@ test("deferred indexing: a body expunged before it was indexed leaves nothing be
     await store.expunge(inbox);
     await store.appendMessage(inbox, { body: multi }); // may reuse the blob id
     assert.deepEqual(await store.searchText!(inbox, { text: ["approved"] }), new Set(), "the old text is not attached to the new body");
-    const db = new Database(path.join(dir, "store", "portcullis.db"), { readonly: true });
-    assert.equal((db.prepare("SELECT count(*) AS n FROM text_pending").get() as { n: number }).n, 0);
-    assert.equal((db.prepare("SELECT count(*) AS n FROM message_text").get() as { n: number }).n, 1);
-    db.close();
+    assert.equal(count(dir, LIVE_MATCHES, '"approved"'), 0);
+    assert.equal(count(dir, "SELECT count(*) FROM txt.indexed i JOIN blobs b ON b.id = i.blob_id AND b.name = i.name"), 1, "only the new body is indexed");
     assert.deepEqual((await store.checkIntegrity()).problems, []);
   });
 });

@@ -1,203 +1,204 @@
-// The full-text index of message text (table message_text, db.ts migration 2): filling it for
-// new bodies, in batches, off the delivery path; backfilling bodies stored before it existed; and
-// answering IMAP SEARCH BODY/TEXT (RFC 9051 §6.4.4: case-insensitive substring match).
+// The full-text index of message text, for IMAP SEARCH BODY/TEXT (RFC 9051 §6.4.4: a
+// case-insensitive substring match): listing new bodies for indexing, driving the indexer thread,
+// and answering searches.
 //
-// Why deferred: indexing one 10 KB message with the trigram tokenizer costs about 1 ms of CPU and
-// dozens of WAL pages when done alone, a third of that in batches of 50. A new blob is listed in
-// text_pending in its own transaction (so nothing is lost in a crash: pending rows survive and are
-// indexed at the next open), and the TextIndexer indexes pending bodies a moment later, many per
-// transaction. A search first indexes whatever is still pending, so it always sees every message.
+// Where the work happens: tokenising a 10 KB message with the trigram tokenizer costs about
+// 0.3 ms of CPU even in batches, more than everything else the store does for a delivery. So the
+// index lives in its own database (<store>/text.db, textschema.ts), written only by a worker
+// thread (textworker.ts) on another core, never by the event loop that serves connections.
+//
+// The durable to-do list is text_pending in portcullis.db: a new blob is listed in the
+// transaction of its blob row (markPending), the indexer indexes listed bodies in batches a
+// moment later (text.db fsynced) and reports them, and only then is the listing removed (by the
+// committer, name-checked). A crash at any point leaves every body either indexed or listed.
 //
 // Invariants:
-// - One index row per blob (rowid = blobs.id), or a text_pending row until it is indexed; both
-//   are deleted by the blobs_ad trigger in the transaction that deletes the blob.
-// - An index row is written only if the blob still has the name whose file was read (blob ids
-//   can be reused after a delete).
-// - Extraction (text.ts) reads at most MAX_READ octets of the body, outside the transaction.
+// - A search first asks the indexer to index everything listed, then joins the index with the
+//   current blobs by id AND name (a blob id reused after a delete never matches the old text).
 // - searchText answers only what the index can answer exactly: null (the caller scans bodies)
-//   for a needle of fewer than 3 characters (the trigram tokenizer's minimum) or when bodies
-//   remain un-indexed (another process is writing them).
+//   for a needle of fewer than 3 characters (the trigram tokenizer's minimum), when listed bodies
+//   remain unindexed (no indexer in this process, or a large backlog after an upgrade), or when
+//   the indexer is not running.
 
+import { Worker } from "node:worker_threads";
 import { promises as fsp } from "node:fs";
+import Database from "better-sqlite3";
 import type { Ctx } from "./context.js";
 import type { Id, TextQuery } from "./types.js";
-import { extractSearchText, type SearchableText } from "./text.js";
 import { requireMailbox } from "./mailboxes.js";
-import { locateBlob } from "./blobs.js";
+import { TEXT_SCHEMA } from "./textschema.js";
 
-/** Octets of a body read for extraction (text beyond is not searchable through the index). */
-export const MAX_READ = 16 * 1024 * 1024;
-const BACKFILL_BATCH = 200;
-/** Bodies indexed per transaction by the TextIndexer: large enough to share the index's segment
- * writes, small enough not to hold the event loop long (about 20 ms). */
-const INDEX_BATCH = 50;
 /** How long new bodies wait to be indexed together. */
 const INDEX_DELAY_MS = 200;
-/** Octets of delivered bodies kept in memory for the indexer. */
-const HELD_MAX = 32 * 1024 * 1024;
-
-/** Reads up to MAX_READ octets of a file. */
-export async function readHead(file: string): Promise<Buffer> {
-  const fh = await fsp.open(file, "r");
-  try {
-    const { size } = await fh.stat();
-    const buf = Buffer.allocUnsafe(Math.min(size, MAX_READ));
-    let off = 0;
-    while (off < buf.length) {
-      const { bytesRead } = await fh.read(buf, off, buf.length - off, off);
-      if (bytesRead === 0) break;
-      off += bytesRead;
-    }
-    return buf.subarray(0, off);
-  } finally {
-    await fh.close();
-  }
-}
-
-/** The first MAX_READ octets of a stored body (inline or file); null when its file is missing
- * (reported by checkIntegrity; nothing is indexed for it). */
-async function readBlobHead(ctx: Ctx, blobId: number, name: string): Promise<Buffer | null> {
-  const loc = locateBlob(ctx.st, ctx.blobs, blobId, name, 0);
-  if ("inline" in loc) return loc.inline;
-  return readHead(loc.path).catch(() => null);
-}
-
-export function textOf(body: Buffer): SearchableText {
-  return extractSearchText(body.length > MAX_READ ? body.subarray(0, MAX_READ) : body);
-}
-
-/** Inside a write transaction: indexes the text of a blob. */
-export function indexText(ctx: Ctx, blobId: number, text: SearchableText): void {
-  ctx.st.get("INSERT INTO message_text (rowid, header, body) VALUES (?, ?, ?)").run(blobId, text.header, text.body);
-}
+/** A search waits for the indexer only when at most this many bodies are waiting; past it (a
+ * store just upgraded, a burst of mail), it scans rather than keep the client waiting. */
+const WAIT_FOR_BACKLOG_MAX = 2000;
 
 /** Inside a write transaction: lists a new blob for indexing. */
 export function markPending(ctx: Ctx, blobId: number): void {
   ctx.st.get("INSERT OR IGNORE INTO text_pending (blob_id) VALUES (?)").run(blobId);
 }
 
-/** Indexes pending bodies in the background, INDEX_BATCH per transaction (through the committer,
- * so that an index batch shares its commit with deliveries in flight). */
+/** Creates the index database (0600) with its schema, and attaches it to the store's connection
+ * as `txt` (read there; written only by the indexer thread). */
+export async function attachTextDb(ctx: Ctx, textFile: string): Promise<void> {
+  await (await fsp.open(textFile, "a", 0o600)).close();
+  for (const f of [textFile, `${textFile}-wal`, `${textFile}-shm`]) {
+    await fsp.chmod(f, 0o600).catch((e: NodeJS.ErrnoException) => {
+      if (e.code !== "ENOENT") throw e;
+    });
+  }
+  const setup = new Database(textFile);
+  try {
+    setup.pragma("journal_mode = WAL");
+    setup.pragma("busy_timeout = 5000");
+    setup.exec(TEXT_SCHEMA);
+  } finally {
+    setup.close();
+  }
+  ctx.st.get("ATTACH DATABASE ? AS txt").run(textFile);
+}
+
+interface WorkerMessage {
+  type: "ready" | "indexed" | "drained" | "error";
+  id?: number;
+  done?: Array<[number, string]>;
+  error?: string;
+}
+
+/** The store's side of the indexer thread. */
 export class TextIndexer {
   private timer: NodeJS.Timeout | null = null;
-  private running: Promise<void> | null = null;
   private closed = false;
-  /** Bodies delivered from memory, kept until indexed so that their files need not be read back
-   * (at most HELD_MAX octets in all; past it the indexer reads the file). */
-  private readonly held = new Map<number, Buffer>();
-  private heldBytes = 0;
+  private nextDrain = 1;
+  private readonly drains = new Map<number, () => void>();
+  /** The latest removal of listings, so that a drain ends after its listings are gone. */
+  private clearing: Promise<void> = Promise.resolve();
 
-  constructor(private readonly ctx: Ctx) {}
+  private constructor(
+    private readonly ctx: Ctx,
+    private worker: Worker | null,
+  ) {}
 
-  /** A new body is pending (`body`: its content, when the caller has it in memory): index it soon,
-   * together with the others. */
-  kick(blobId?: number, body?: Buffer): void {
-    if (blobId !== undefined && body && this.heldBytes + body.length <= HELD_MAX && !this.closed) {
-      this.heldBytes -= this.held.get(blobId)?.length ?? 0; // an id reused after a delete
-      this.held.set(blobId, body);
-      this.heldBytes += body.length;
+  /** Starts the indexer thread; null (searches then scan) if it cannot start. */
+  static async start(ctx: Ctx, o: { textFile: string; mainFile: string; blobRoot: string }): Promise<TextIndexer | null> {
+    const worker = startWorker(new URL("./textworker.js", import.meta.url), o);
+    const ready = await new Promise<string | null>((resolve) => {
+      worker.once("message", (m: WorkerMessage) => resolve(m.type === "ready" ? null : (m.error ?? "no ready message")));
+      worker.once("error", (e) => resolve(String(e)));
+      worker.once("exit", (code) => resolve(`exited with ${code}`));
+    });
+    if (ready !== null) {
+      ctx.log?.error({ err: ready }, "store: the text indexer did not start; SEARCH BODY/TEXT reads bodies");
+      await worker.terminate().catch(() => undefined);
+      return null;
     }
-    if (this.timer || this.running || this.closed) return;
+    const t = new TextIndexer(ctx, worker);
+    worker.unref();
+    worker.on("message", (m: WorkerMessage) => t.onMessage(m));
+    worker.on("error", (e) => t.lost(e));
+    worker.on("exit", () => t.lost(null));
+    t.kick(); // bodies listed before this start (a crash, an upgrade)
+    return t;
+  }
+
+  /** New bodies are listed: have them indexed soon, together. */
+  kick(): void {
+    if (this.timer || this.closed || !this.worker) return;
     this.timer = setTimeout(() => {
       this.timer = null;
-      void this.drain().catch((err: unknown) => this.ctx.log?.error({ err: String(err) }, "store: text indexing failed"));
+      this.worker?.postMessage({ type: "work" });
     }, INDEX_DELAY_MS);
   }
 
-  /** Indexes everything pending; resolves when nothing pending is left (or the store closes). */
+  /** Resolves once everything listed when called is indexed (or the indexer is gone). */
   drain(): Promise<void> {
-    if (this.timer) {
-      clearTimeout(this.timer);
-      this.timer = null;
-    }
-    if (!this.running) {
-      this.running = (async () => {
-        try {
-          while (!this.closed && (await this.batch()) > 0);
-        } finally {
-          this.running = null;
-        }
-      })();
-    }
-    return this.running;
+    if (!this.worker || this.closed) return Promise.resolve();
+    const id = this.nextDrain++;
+    return new Promise<void>((resolve) => {
+      this.drains.set(id, resolve);
+      this.worker!.postMessage({ type: "drain", id });
+    });
   }
 
-  /** Stops indexing; what is still pending is indexed at the next open. */
+  private onMessage(m: WorkerMessage): void {
+    if (m.type === "indexed" && m.done && m.done.length > 0) {
+      const done = m.done;
+      // Remove the listings (name-checked: the id may already name a newer blob).
+      this.clearing = this.ctx.committer
+        .submit(() => {
+          const del = this.ctx.st.get("DELETE FROM text_pending WHERE blob_id = ? AND EXISTS (SELECT 1 FROM blobs WHERE id = ? AND name = ?)");
+          for (const [id, name] of done) del.run(id, id, name);
+        })
+        .catch((err: unknown) => this.ctx.log?.error({ err: String(err) }, "store: could not clear indexed bodies from the list"));
+    } else if (m.type === "drained") {
+      const resolve = this.drains.get(m.id!);
+      this.drains.delete(m.id!);
+      if (resolve) void this.clearing.then(resolve);
+    } else if (m.type === "error") {
+      this.ctx.log?.error({ err: m.error }, "store: text indexing failed");
+    }
+  }
+
+  private lost(err: unknown): void {
+    if (!this.worker) return;
+    this.worker = null;
+    if (!this.closed) this.ctx.log?.error({ err: String(err) }, "store: the text indexer stopped; SEARCH BODY/TEXT reads bodies");
+    for (const resolve of this.drains.values()) resolve();
+    this.drains.clear();
+  }
+
+  /** Stops the thread after its current batch; what is still listed is indexed at the next open. */
   async close(): Promise<void> {
     this.closed = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
-    await this.running?.catch(() => undefined);
-    this.held.clear();
-    this.heldBytes = 0;
-  }
-
-  private async batch(): Promise<number> {
-    const { ctx } = this;
-    const rows = ctx.st
-      .get("SELECT p.blob_id AS id, b.name AS name FROM text_pending p JOIN blobs b ON b.id = p.blob_id ORDER BY p.blob_id LIMIT ?")
-      .all(INDEX_BATCH) as Array<{ id: number; name: string }>;
-    if (rows.length === 0) {
-      // Nothing pending: bodies still held were deleted before being indexed.
-      this.held.clear();
-      this.heldBytes = 0;
-      return 0;
-    }
-    const texts: Array<{ id: number; name: string; text: SearchableText | null }> = [];
-    for (const r of rows) {
-      let body = this.held.get(r.id) ?? null;
-      if (body) {
-        this.held.delete(r.id);
-        this.heldBytes -= body.length;
-      } else {
-        body = await readBlobHead(ctx, r.id, r.name);
-      }
-      texts.push({ id: r.id, name: r.name, text: body ? textOf(body) : null });
-    }
-    await ctx.committer.submit(() => {
-      for (const t of texts) {
-        const still = ctx.st.get("SELECT name FROM blobs WHERE id = ?").pluck(true).get(t.id) === t.name;
-        if (!still) continue; // deleted meanwhile (its pending row went with it), or a new blob
-        ctx.st.get("DELETE FROM text_pending WHERE blob_id = ?").run(t.id);
-        if (t.text) indexText(ctx, t.id, t.text);
-      }
-    });
-    return rows.length;
+    const w = this.worker;
+    if (!w) return;
+    w.ref();
+    const exited = new Promise<void>((r) => w.once("exit", () => r()));
+    w.postMessage({ type: "close" });
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([exited, new Promise((r) => (timer = setTimeout(r, 10_000)))]);
+    clearTimeout(timer);
+    this.worker = null;
+    await w.terminate().catch(() => undefined);
+    for (const resolve of this.drains.values()) resolve();
+    this.drains.clear();
   }
 }
 
-/** Indexes bodies stored before the index existed, BACKFILL_BATCH per transaction. Returns how
- * many were indexed. Run at open by the owning process, before the store serves anyone. */
-export async function backfillText(ctx: Ctx): Promise<number> {
-  let done = 0;
-  for (;;) {
-    const rows = ctx.st
-      .get("SELECT p.blob_id AS id, b.name AS name FROM text_pending p JOIN blobs b ON b.id = p.blob_id ORDER BY p.blob_id LIMIT ?")
-      .all(BACKFILL_BATCH) as Array<{ id: number; name: string }>;
-    if (rows.length === 0) {
-      // Pending rows whose blob is gone (should not happen: the trigger removes them).
-      ctx.st.get("DELETE FROM text_pending WHERE blob_id NOT IN (SELECT id FROM blobs)").run();
-      return done;
-    }
-    const texts: Array<{ id: number; text: SearchableText | null }> = [];
-    for (const r of rows) {
-      const body = await readBlobHead(ctx, r.id, r.name);
-      texts.push({ id: r.id, text: body ? textOf(body) : null });
-    }
-    ctx.db
-      .transaction(() => {
-        for (const t of texts) {
-          const still = ctx.st.get("DELETE FROM text_pending WHERE blob_id = ?").run(t.id).changes > 0;
-          if (still && t.text) indexText(ctx, t.id, t.text);
-        }
-      })
-      .immediate();
-    done += rows.length;
-  }
+/** Starts a worker thread running `script` (a sibling module, named .js). Run from source (.ts
+ * files under tsx, as the tests do), the thread loads the .ts file through tsx's loader, which a
+ * worker does not inherit. */
+export function startWorker(script: URL, workerData: unknown): Worker {
+  if (!import.meta.url.endsWith(".ts")) return new Worker(script, { workerData });
+  const ts = script.href.replace(/\.js$/, ".ts");
+  const api = import.meta.resolve("tsx/esm/api");
+  const boot = `import(${JSON.stringify(api)}).then((m) => { m.register(); return import(${JSON.stringify(ts)}); })`;
+  return new Worker(boot, { eval: true, workerData });
+}
+
+/** Bodies listed for indexing and not yet indexed. */
+function unindexed(ctx: Ctx, limit: number): number {
+  return (
+    ctx.st
+      .get(
+        `SELECT count(*) FROM (SELECT 1 FROM text_pending p JOIN blobs b ON b.id = p.blob_id
+           WHERE NOT EXISTS (SELECT 1 FROM txt.indexed i WHERE i.blob_id = p.blob_id AND i.name = b.name) LIMIT ?)`,
+      )
+      .pluck(true)
+      .get(limit) as number
+  );
+}
+
+/** Whether a search should wait for the indexer (a small backlog) or scan (a large one). */
+export function backlogIsSmall(ctx: Ctx): boolean {
+  return unindexed(ctx, WAIT_FOR_BACKLOG_MAX + 1) <= WAIT_FOR_BACKLOG_MAX;
 }
 
 /** RFC 9051 §6.4.4 BODY/TEXT through the index: UIDs of the mailbox's messages matching every
- * needle (AND); null when the index cannot answer (short needle, backfill not finished). */
+ * needle (AND); null when the index cannot answer (short needle, bodies not yet indexed). */
 export function searchText(ctx: Ctx, mailboxId: Id, query: TextQuery): Set<number> | null {
   requireMailbox(ctx, mailboxId);
   const terms: string[] = [];
@@ -210,14 +211,17 @@ export function searchText(ctx: Ctx, mailboxId: Id, query: TextQuery): Set<numbe
       terms.push(scope === "body" ? `body : ${phrase}` : `{header body} : ${phrase}`);
     }
   }
-  // The caller (SqliteStore.searchText) has indexed what was pending; a body still pending was
-  // written meanwhile by another process: scan rather than miss it.
-  if (ctx.st.get("SELECT 1 FROM text_pending LIMIT 1").get() !== undefined) return null;
+  // The caller (SqliteStore.searchText) had the indexer index what was listed; a body still
+  // unindexed was written meanwhile (or by another process): scan rather than miss it.
+  if (unindexed(ctx, 1) > 0) return null;
   if (terms.length === 0) {
-    return new Set((ctx.st.get("SELECT uid FROM messages WHERE mailbox_id = ?").pluck(true).all(mailboxId) as number[]));
+    return new Set(ctx.st.get("SELECT uid FROM messages WHERE mailbox_id = ?").pluck(true).all(mailboxId) as number[]);
   }
   const uids = ctx.st
-    .get("SELECT uid FROM messages WHERE mailbox_id = ? AND blob_id IN (SELECT rowid FROM message_text WHERE message_text MATCH ?)")
+    .get(
+      `SELECT m.uid FROM messages m JOIN blobs b ON b.id = m.blob_id JOIN txt.indexed i ON i.blob_id = b.id AND i.name = b.name
+        WHERE m.mailbox_id = ? AND b.id IN (SELECT rowid FROM txt.message_text WHERE message_text MATCH ?)`,
+    )
     .pluck(true)
     .all(mailboxId, terms.join(" AND ")) as number[];
   return new Set(uids);
