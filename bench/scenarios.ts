@@ -448,28 +448,35 @@ export async function scenarioLarge(scale: Scale, withPeer: boolean): Promise<Ro
   const pop3User = "pop@example.test";
   const rows: Row[] = [];
   const res: Record<string, number | null> = { select: null, fetch: null, popLogin: null, stat: null };
+  const cold: Record<string, number | null> = { select: null, fetch: null, popLogin: null };
+  const fmt = (v: number | null | undefined): string => (v === null || v === undefined ? "n/a" : v.toFixed(1));
   let note = "";
   log(`large: filling Portcullis with ${scale.largeImap} + ${scale.largePop3} messages through the Store`);
   await withPortcullis(
     { users: [user, pop3User], before: async (s) => { await fillPortcullis(s, user, scale.largeImap); await fillPortcullis(s, pop3User, scale.largePop3); } },
     async (srv) => {
-      // POP3 STAT on the large maildrop, over TLS (pop3s).
-      const w = await Wire.connect({ port: srv.ports.pop3s!, tls: true });
-      try {
-        await w.readLine();
-        let t = performance.now();
-        if (!(await pop3Login(w, pop3User, PASSWORD, 300_000))) throw new Error("POP3 login failed");
-        res.popLogin = performance.now() - t;
-        t = performance.now();
-        w.write("STAT\r\n");
-        const stat = await w.readLine(300_000);
-        res.stat = performance.now() - t;
-        if (!stat?.startsWith(`+OK ${scale.largePop3} `)) note += `Portcullis STAT said ${stat}; `;
-        w.write("QUIT\r\n");
-      } finally {
-        w.close();
-      }
-      if (srv.ports.imaps) {
+      // Two rounds each, like the Dovecot leg below: the first (cold: the server's first listing
+      // of the mailbox, code not yet optimised by the JIT) goes to the notes, the second is reported.
+      for (const round of ["cold", "warm"]) {
+        // POP3 STAT on the large maildrop, over TLS (pop3s).
+        const w = await Wire.connect({ port: srv.ports.pop3s!, tls: true });
+        try {
+          await w.readLine();
+          let t = performance.now();
+          if (!(await pop3Login(w, pop3User, PASSWORD, 300_000))) throw new Error("POP3 login failed");
+          res.popLogin = performance.now() - t;
+          t = performance.now();
+          w.write("STAT\r\n");
+          const stat = await w.readLine(300_000);
+          res.stat = performance.now() - t;
+          if (!stat?.startsWith(`+OK ${scale.largePop3} `)) note += `Portcullis STAT said ${stat}; `;
+          w.write("QUIT\r\n");
+          await w.readLine(30_000); // the maildrop lock is released before the next round logs in
+        } finally {
+          w.close();
+        }
+        if (round === "cold") cold.popLogin = res.popLogin;
+        if (!srv.ports.imaps) continue;
         const i = await imapSession(srv.ports.imaps, user, true);
         try {
           let t = performance.now();
@@ -481,9 +488,15 @@ export async function scenarioLarge(scale: Scale, withPeer: boolean): Promise<Ro
         } finally {
           i.close();
         }
-      } else note += "no IMAP listener in Portcullis yet";
+        if (round === "cold") {
+          cold.select = res.select;
+          cold.fetch = res.fetch;
+        }
+      }
+      if (!srv.ports.imaps) note += "no IMAP listener in Portcullis yet";
     },
   );
+  const coldNote = `Portcullis cold (first round): SELECT ${fmt(cold.select)} ms, UID FETCH ${fmt(cold.fetch)} ms, POP3 login ${fmt(cold.popLogin)} ms; `;
   const d: Record<string, number | null> = { selectCold: null, select: null, fetch: null, popLogin: null, stat: null };
   if (withPeer && dovecotAvailable()) {
     const setup = await makeSetup();
@@ -527,8 +540,8 @@ export async function scenarioLarge(scale: Scale, withPeer: boolean): Promise<Ro
       await setup.cleanup();
     }
   }
-  const peerName = "Dovecot 2.3 performance mode (index warm)";
-  rows.push({ scenario: "large", metric: `IMAP SELECT, ${scale.largeImap} msgs`, unit: "ms", portcullis: res.select ?? null, peer: d.select ?? null, peerName, note: `${note}${d.selectCold !== null ? `Dovecot cold (index build) ${d.selectCold.toFixed(0)} ms` : ""}` });
+  const peerName = "Dovecot 2.3 performance mode (index warm; Portcullis second round)";
+  rows.push({ scenario: "large", metric: `IMAP SELECT, ${scale.largeImap} msgs`, unit: "ms", portcullis: res.select ?? null, peer: d.select ?? null, peerName, note: `${note}${coldNote}${d.selectCold !== null ? `Dovecot cold (index build) ${d.selectCold.toFixed(0)} ms` : ""}` });
   rows.push({ scenario: "large", metric: `IMAP UID FETCH 1:* (FLAGS), ${scale.largeImap} msgs`, unit: "ms", portcullis: res.fetch ?? null, peer: d.fetch ?? null, peerName });
   rows.push({ scenario: "large", metric: `POP3 USER+PASS (maildrop load), ${scale.largePop3} msgs`, unit: "ms", portcullis: res.popLogin ?? null, peer: d.popLogin ?? null, peerName });
   rows.push({ scenario: "large", metric: `POP3 STAT, ${scale.largePop3} msgs`, unit: "ms", portcullis: res.stat ?? null, peer: d.stat ?? null, peerName });

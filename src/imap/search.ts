@@ -275,7 +275,10 @@ export function compileSearch(key: SearchKey, ctx: SearchContext): SearchPredica
     }
     case "flag": {
       const f = key.flag.toLowerCase(); // RFC 9051 §2.3.2: flags compare case-insensitively
-      const has = (m: SearchMessage) => m.flags.some((x) => x.toLowerCase() === f);
+      // For an ASCII flag, only a flag of the same length can lower-case to it (the one
+      // length-changing lower-case mapping, U+0130, gives non-ASCII): skip the others cheaply.
+      const ascii = /^[\x00-\x7f]*$/.test(f);
+      const has = (m: SearchMessage) => m.flags.some((x) => (!ascii || x.length === f.length) && x.toLowerCase() === f);
       return key.present ? has : (m) => !has(m);
     }
     case "recent":

@@ -17,7 +17,7 @@ import type { Connection, Line } from "../net/types.js";
 import { InputError } from "../net/types.js";
 import { POP3_MAX_COMMAND_LINE } from "../net/limits.js";
 import type { Services } from "../services.js";
-import type { Account, MessageMeta } from "../store/types.js";
+import type { Account, MessageSummary } from "../store/types.js";
 import { StoreError } from "../store/types.js";
 import type { AuthContext, AuthFailureReason } from "../auth/types.js";
 import { audit } from "../log/audit.js";
@@ -25,6 +25,7 @@ import { looksLikeHttp, parseCommand } from "./parse.js";
 import { Pop3Error, R } from "./errors.js";
 import { DotStuffer, TopLimiter } from "./dotstuff.js";
 import { enterTransaction, type State, type TransactionState } from "./state.js";
+import { mailboxViews } from "../store/views.js";
 import type { MaildropLocks } from "./lock.js";
 import { COMMANDS } from "./commands/index.js";
 
@@ -174,7 +175,7 @@ export class Session {
    * never holding it whole. With `topLines`, only the header and that many body lines (§7).
    * The first chunk is read before "+OK" goes out, so a message expunged meanwhile by another
    * (IMAP) session gets a clean -ERR instead of a truncated response. */
-  async sendMessage(meta: MessageMeta, first: string, topLines: number | null): Promise<void> {
+  async sendMessage(meta: MessageSummary, first: string, topLines: number | null): Promise<void> {
     const gone = () => new Pop3Error("-ERR message was removed by another session");
     let body: Readable;
     try {
@@ -258,7 +259,9 @@ export class Session {
       const { store } = this.services;
       const inbox = await store.getMailbox(account.id, "INBOX");
       if (!inbox) throw new Pop3Error("-ERR [SYS/PERM] the account has no INBOX");
-      const messages = await store.listMessages(inbox.id);
+      // The shared listing (store/views.ts): current as of now, re-read only when INBOX changed
+      // in a way its events did not tell, and without the stored structures POP3 never reads.
+      const { messages } = await mailboxViews(store).get(inbox.id);
       tx = enterTransaction({ account, inbox, messages, release });
     } catch (err) {
       release();

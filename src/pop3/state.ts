@@ -6,10 +6,10 @@
 // `liveCount`/`liveSize` always equal the number and total size of messages not marked deleted;
 // deletion marks only change in this session's memory until QUIT moves to UPDATE.
 
-import type { Account, Mailbox, MessageMeta } from "../store/types.js";
+import type { Account, Mailbox, MessageSummary } from "../store/types.js";
 
 export interface MaildropEntry {
-  meta: MessageMeta;
+  meta: MessageSummary;
   /** RFC 1939 §7 UIDL: "uidValidity.uid", printable ASCII, unique and stable per account. */
   uidl: string;
   deleted: boolean;
@@ -47,11 +47,11 @@ export type StateOf<K extends StateKind> = Extract<State, { kind: K }>;
 
 /** RFC 1939 §7: the unique-id listing. UIDVALIDITY and UID are decimal, so the id is digits and one
  * dot (printable 0x21-0x7E) and at most 21 characters (the limit is 70). */
-export function uidlOf(inbox: Pick<Mailbox, "uidValidity">, meta: Pick<MessageMeta, "uid">): string {
+export function uidlOf(inbox: Pick<Mailbox, "uidValidity">, meta: Pick<MessageSummary, "uid">): string {
   return `${inbox.uidValidity}.${meta.uid}`;
 }
 
-export function enterTransaction(o: { account: Account; inbox: Mailbox; messages: MessageMeta[]; release: () => void }): TransactionState {
+export function enterTransaction(o: { account: Account; inbox: Mailbox; messages: readonly MessageSummary[]; release: () => void }): TransactionState {
   let liveSize = 0;
   const messages = o.messages.map((meta) => {
     liveSize += meta.size;

@@ -182,6 +182,11 @@ const MIGRATIONS: string[] = [
   END;
   INSERT OR IGNORE INTO text_pending (blob_id) SELECT DISTINCT blob_id FROM messages;
   `,
+  // 4 -> 5: a covering index for listing a mailbox (messages.ts listSummaries: IMAP SELECT, POP3
+  // login), so a listing reads this index only, never the rows with their stored structures.
+  `
+  CREATE INDEX IF NOT EXISTS messages_listing ON messages(mailbox_id, uid, id, modseq, flags, internal_date, size);
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

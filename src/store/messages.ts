@@ -20,13 +20,15 @@ import type {
   FlagChange,
   FlagOp,
   Id,
+  MailboxSnapshot,
   MessageMeta,
+  MessageSummary,
   NewMessage,
   StoreFlagsResult,
 } from "./types.js";
 import type { Ctx, Tx } from "./context.js";
 import { applyFlagOp, decodeFlags, encodeFlags, normaliseFlags, sameFlags } from "./normalize.js";
-import { requireMailbox, type MailboxRow } from "./mailboxes.js";
+import { requireMailbox, toMailbox, type MailboxRow } from "./mailboxes.js";
 import { markPending } from "./textindex.js";
 import { insertBlobRow, locateBlob, streamBody, type BodyLocation } from "./blobs.js";
 
@@ -340,4 +342,40 @@ export function changesSince(ctx: Ctx, mailboxId: Id, since: number): { changed:
     ctx.st.get("SELECT uid FROM expunged WHERE mailbox_id = ? AND modseq > ? ORDER BY uid").all(mailboxId, since) as Array<{ uid: number }>
   ).map((r) => r.uid);
   return { changed, vanished };
+}
+
+/** Reads only the covering index messages_listing (db.ts), not the rows with their structures. */
+export const LIST_SUMMARIES_SQL =
+  "SELECT json_group_array(json_array(id, uid, modseq, flags, internal_date, size)) FROM (SELECT id, uid, modseq, flags, internal_date, size FROM messages WHERE mailbox_id = ? ORDER BY uid)";
+
+/** A mailbox and its messages without their stored structures, read in one synchronous step so
+ * `mailbox.highestModseq` is exactly the MODSEQ of the listed state (no commit can fall between
+ * the two reads). Each distinct flag list is decoded once and shared, frozen, between rows. */
+export function listSummaries(ctx: Ctx, mailboxId: Id): MailboxSnapshot {
+  const mb = requireMailbox(ctx, mailboxId);
+  // One JSON text for the whole mailbox: materialising one row object per message in the driver
+  // costs about twice as much as SQLite building the text and JSON.parse reading it.
+  const json = ctx.st
+    .get(LIST_SUMMARIES_SQL)
+    .pluck(true)
+    .get(mailboxId) as string;
+  const rows = JSON.parse(json) as Array<[number, number, number, string, number, number]>;
+  for (let i = 1; i < rows.length; i++) {
+    if (rows[i - 1]![1] > rows[i]![1]) {
+      rows.sort((a, b) => a[1] - b[1]); // SQLite does not promise the aggregate keeps the order
+      break;
+    }
+  }
+  const decoded = new Map<string, string[]>();
+  const messages = new Array<MessageSummary>(rows.length);
+  for (let i = 0; i < rows.length; i++) {
+    const r = rows[i]!;
+    let flags = decoded.get(r[3]);
+    if (!flags) {
+      flags = Object.freeze(decodeFlags(r[3])) as string[];
+      decoded.set(r[3], flags);
+    }
+    messages[i] = { id: r[0], mailboxId, uid: r[1], modseq: r[2], flags, internalDate: new Date(r[4]), size: r[5] };
+  }
+  return { mailbox: toMailbox(mb), messages };
 }

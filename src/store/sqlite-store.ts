@@ -23,6 +23,7 @@ import type {
   IntegrityReport,
   Mailbox,
   MailboxEvent,
+  MailboxSnapshot,
   MailboxStatus,
   MessageMeta,
   NewMessage,
@@ -253,6 +254,9 @@ export class SqliteStore implements Store {
   }
   listMessages(mailboxId: Id): Promise<MessageMeta[]> {
     return this.run(() => messages.listMessages(this.ctx, mailboxId));
+  }
+  listSummaries(mailboxId: Id): Promise<MailboxSnapshot> {
+    return this.run(() => messages.listSummaries(this.ctx, mailboxId));
   }
   getMessages(mailboxId: Id, uids: number[]): Promise<MessageMeta[]> {
     return this.run(() => messages.getMessages(this.ctx, mailboxId, uids));

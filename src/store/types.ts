@@ -104,6 +104,17 @@ export interface MessageMeta {
   parsed: unknown;
 }
 
+/** MessageMeta without the stored structure: what listing a mailbox needs (SELECT, POP3, the
+ * non-header keys of SEARCH). `flags` arrays may be shared between entries: never mutate them. */
+export type MessageSummary = Omit<MessageMeta, "parsed">;
+
+/** A mailbox and its messages (ascending UID) as of one moment: `mailbox.highestModseq` is the
+ * MODSEQ of exactly the listed state. */
+export interface MailboxSnapshot {
+  mailbox: Mailbox;
+  messages: MessageSummary[];
+}
+
 export interface NewMessage {
   /** The full message in wire form (CRLF line ends). A Buffer, or a file the store may take over
    * (it is renamed into the store, or copied if on another filesystem). */
@@ -249,6 +260,9 @@ export interface Store {
   deliver(mailboxIds: Id[], message: NewMessage): Promise<AppendResult[]>;
   /** All messages of a mailbox in ascending UID order. Must stay O(n) with small constants. */
   listMessages(mailboxId: Id): Promise<MessageMeta[]>;
+  /** Like listMessages without the stored structures, together with the mailbox row read at the
+   * same moment (so a cache of the listing can be checked against mailbox.highestModseq). */
+  listSummaries(mailboxId: Id): Promise<MailboxSnapshot>;
   /** Messages with the given UIDs (missing ones are skipped), ascending. */
   getMessages(mailboxId: Id, uids: number[]): Promise<MessageMeta[]>;
   /** The message body in wire form; `start`/`end` (inclusive, bytes) select a range. */

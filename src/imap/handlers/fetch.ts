@@ -3,7 +3,10 @@
 //
 // Invariants:
 // - Structure items (ENVELOPE, BODY, BODYSTRUCTURE, section offsets) come from the stored parsed
-//   structure (or the parse-once cache), never from re-reading the body.
+//   structure (or the parse-once cache), never from re-reading the body; a rendered ENVELOPE is
+//   kept per message id (session/cache.ts).
+// - A FETCH of FLAGS, UID, MODSEQ, INTERNALDATE and RFC822.SIZE only is answered from the shared
+//   mailbox listing (store/views.ts), which is current when read, without a store query per batch.
 // - Body sections are streamed from the store's byte ranges as literals whose length is known
 //   before the first octet is written; the stream is opened before the literal is announced, so a
 //   message removed meanwhile cannot leave a short literal. Only HEADER.FIELDS filtering and
@@ -12,7 +15,7 @@
 //   FLAGS in the same response (RFC 9051 §6.4.5).
 import type { Readable } from "node:stream";
 import { ReadStream } from "node:fs";
-import type { MessageMeta } from "../../store/types.js";
+import type { MessageSummary } from "../../store/types.js";
 import type { FetchItem } from "../fetchatt.js";
 import { fetchResponseName, setsSeen } from "../fetchatt.js";
 import { renderFlagList } from "../flags.js";
@@ -62,7 +65,7 @@ function needsStructure(items: readonly FetchItem[]): boolean {
   );
 }
 
-async function readRange(s: ImapSession, meta: MessageMeta, start: number, end: number): Promise<Buffer> {
+async function readRange(s: ImapSession, meta: MessageSummary, start: number, end: number): Promise<Buffer> {
   if (end <= start) return Buffer.alloc(0);
   const stream = await s.services.store.openBody(meta.id, { start, end: end - 1 });
   const chunks: Buffer[] = [];
@@ -74,8 +77,53 @@ function literalHead(name: string, n: number, binary = false): string {
   return `${name} ${binary ? "~" : ""}{${n}}\r\n`;
 }
 
+/** Items answered from a message's listing entry alone (no structure, no body). */
+const LISTED_ITEMS = new Set<FetchItem["type"]>(["FLAGS", "UID", "MODSEQ", "INTERNALDATE", "RFC822.SIZE"]);
+
+/** The entries of `messages` (ascending UID) whose UID is in `uids`, ascending. */
+function listedMessages(messages: readonly MessageSummary[], uids: readonly number[]): MessageSummary[] {
+  let sorted = true;
+  for (let i = 1; i < uids.length && sorted; i++) sorted = uids[i - 1]! < uids[i]!;
+  const want = sorted ? uids : [...new Set(uids)].sort((a, b) => a - b);
+  const out: MessageSummary[] = [];
+  for (let i = 0, j = 0; i < want.length && j < messages.length; i++) {
+    const u = want[i]!;
+    while (j < messages.length && messages[j]!.uid < u) j++;
+    if (j < messages.length && messages[j]!.uid === u) out.push(messages[j]!);
+  }
+  return out;
+}
+
+/** The items of one response answered from a listing entry (LISTED_ITEMS only), in order. */
+function listedLine(items: readonly FetchItem[], meta: MessageSummary, flags: string): string {
+  let line = "";
+  for (const it of items) {
+    if (line) line += " ";
+    switch (it.type) {
+      case "FLAGS":
+        line += `FLAGS ${flags}`;
+        break;
+      case "UID":
+        line += `UID ${meta.uid}`;
+        break;
+      case "MODSEQ":
+        line += `MODSEQ (${toWire(meta.modseq)})`;
+        break;
+      case "INTERNALDATE":
+        line += `INTERNALDATE "${formatDateTime(meta.internalDate)}"`;
+        break;
+      case "RFC822.SIZE":
+        line += `RFC822.SIZE ${meta.size}`;
+        break;
+      default:
+        throw new Error(`FETCH item ${it.type} is not answered from the listing`);
+    }
+  }
+  return line;
+}
+
 /** The pieces of one item. */
-async function item(s: ImapSession, it: FetchItem, meta: MessageMeta, parsed: ParsedMessage | null): Promise<Piece[]> {
+async function item(s: ImapSession, it: FetchItem, meta: MessageSummary, parsed: ParsedMessage | null): Promise<Piece[]> {
   switch (it.type) {
     case "FLAGS":
       return [`FLAGS ${renderFlagList(meta.flags)}`];
@@ -87,8 +135,15 @@ async function item(s: ImapSession, it: FetchItem, meta: MessageMeta, parsed: Pa
       return [`UID ${meta.uid}`];
     case "MODSEQ":
       return [`MODSEQ (${toWire(meta.modseq)})`];
-    case "ENVELOPE":
-      return [`ENVELOPE ${renderEnvelope(parsed!.envelope)}`];
+    case "ENVELOPE": {
+      let env = s.shared.cache.envelope(meta.id);
+      if (env === undefined) {
+        // Not loaded because the envelope was kept, and dropped since by another session: load now.
+        const p = parsed ?? (await s.shared.cache.headerOnly(meta)) ?? (await s.shared.cache.get(meta));
+        s.shared.cache.keepEnvelope(meta.id, (env = renderEnvelope(p.envelope)));
+      }
+      return [`ENVELOPE ${env}`];
+    }
     case "BODY":
       return [`BODY ${renderBodyBasic(parsed!)}`];
     case "BODYSTRUCTURE":
@@ -139,7 +194,7 @@ async function item(s: ImapSession, it: FetchItem, meta: MessageMeta, parsed: Pa
 /** Opens every body range of one response before any of it is written, so a message removed
  * meanwhile is skipped cleanly instead of leaving a literal shorter than announced. Once a file
  * is open its octets stay readable even if it is unlinked. */
-async function openRanges(s: ImapSession, meta: MessageMeta, pieces: Piece[][]): Promise<Readable[]> {
+async function openRanges(s: ImapSession, meta: MessageSummary, pieces: Piece[][]): Promise<Readable[]> {
   const streams: Readable[] = [];
   try {
     for (const item of pieces) {
@@ -163,7 +218,7 @@ async function openRanges(s: ImapSession, meta: MessageMeta, pieces: Piece[][]):
 }
 
 /** Writes one message's FETCH response, streaming body ranges from the opened streams. */
-async function writeResponse(s: ImapSession, out: { buf: string }, seq: number, meta: MessageMeta, pieces: Piece[][], streams: Readable[]): Promise<void> {
+async function writeResponse(s: ImapSession, out: { buf: string }, seq: number, meta: MessageSummary, pieces: Piece[][], streams: Readable[]): Promise<void> {
   let next = 0;
   try {
     out.buf += `* ${seq} FETCH (`;
@@ -228,8 +283,14 @@ export default handler({
     const seen = !sel.readOnly && items.some(setsSeen);
     const structure = needsStructure(items);
     const headerOnly = headerLevelOnly(items);
+    // ENVELOPE is the only structure item: a message whose rendered envelope is kept needs nothing else.
+    const envelopeOnly = structure && items.every((i) => i.type === "ENVELOPE" || !needsStructure([i]));
+    // Items the shared mailbox listing answers (views.ts): no per-message store read at all.
+    const listed = !seen && items.every((i) => LISTED_ITEMS.has(i.type)) ? listedMessages((await s.shared.views.get(sel.mailboxId)).messages, uids) : null;
+    const renderedFlags = new Map<readonly string[], string>();
+    const wantFlags = has("FLAGS");
     for (let i = 0; i < uids.length; i += BATCH) {
-      const metas = await store.getMessages(sel.mailboxId, uids.slice(i, i + BATCH));
+      const metas: MessageSummary[] = listed ? listed.slice(i, i + BATCH) : await store.getMessages(sel.mailboxId, uids.slice(i, i + BATCH));
       const addFlags = new Set<number>();
       if (seen) {
         const unseen = metas.filter((m) => !m.flags.includes("\\Seen")).map((m) => m.uid);
@@ -251,14 +312,29 @@ export default handler({
         if (a.changedSince !== null && toWire(meta.modseq) <= a.changedSince) continue;
         const seq = sel.seqOf(meta.uid);
         if (seq === 0) continue;
+        if (listed) {
+          // Listing entries share their flag arrays: each distinct one is noted and rendered once.
+          let flags = renderedFlags.get(meta.flags);
+          if (flags === undefined) {
+            if (wantFlags) out.buf += sel.noteFlags(meta.flags); // RFC 9051 §7.3.5
+            renderedFlags.set(meta.flags, (flags = renderFlagList(meta.flags)));
+          }
+          out.buf += `* ${seq} FETCH (${listedLine(items, meta, flags)})\r\n`;
+          if (out.buf.length >= CHUNK) {
+            await s.write(out.buf);
+            out.buf = "";
+          }
+          continue;
+        }
         const its = addFlags.has(meta.uid) && !has("FLAGS") ? [...items, { type: "FLAGS" } as FetchItem] : items;
         if (its.some((x) => x.type === "FLAGS")) out.buf += sel.noteFlags(meta.flags); // RFC 9051 §7.3.5
         const pieces: Piece[][] = [];
         let streams: Readable[];
         try {
-          let parsed = structure ? s.shared.cache.peek(meta) : null;
-          if (structure && !parsed && headerOnly) parsed = await s.shared.cache.headerOnly(meta);
-          if (structure && !parsed) parsed = await s.shared.cache.get(meta);
+          const load = structure && !(envelopeOnly && s.shared.cache.envelope(meta.id) !== undefined);
+          let parsed = load ? s.shared.cache.peek(meta) : null;
+          if (load && !parsed && headerOnly) parsed = await s.shared.cache.headerOnly(meta);
+          if (load && !parsed) parsed = await s.shared.cache.get(meta);
           for (const it of its) pieces.push(await item(s, it, meta, parsed));
           streams = await openRanges(s, meta, pieces);
         } catch (err) {

@@ -3,7 +3,7 @@
 //
 // The store subscription is taken before the message list is read, so no change can fall
 // between the snapshot and the first queued event (events about UIDs already listed are
-// ignored by the view).
+// ignored by the view). The list is the shared listing of views.ts, current when handed out.
 import type { Handler } from "./types.js";
 import { AUTHED } from "./types.js";
 import type { ImapSession } from "../session/session.js";
@@ -28,21 +28,16 @@ async function open(s: ImapSession, cmd: Cmd, readOnly: boolean) {
   const mb0 = await s.mailbox(name);
   const sel = new SelectedMailbox(store, mb0, [], readOnly);
   try {
-    const metas = await store.listMessages(mb0.id);
-    const mb = (await store.getMailboxById(mb0.id)) ?? mb0;
-    sel.uids = metas.map((m) => m.uid);
-    const keywords = new Set<string>();
-    let firstUnseen = 0;
-    for (let i = 0; i < metas.length; i++) {
-      const m = metas[i]!;
-      for (const f of m.flags) if (!f.startsWith("\\")) keywords.add(f);
-      if (firstUnseen === 0 && !m.flags.includes("\\Seen")) firstUnseen = i + 1;
-    }
-    const kw = [...keywords];
+    // The shared listing, current as of its status (views.ts): no re-read of every row.
+    const listing = await s.shared.views.get(mb0.id);
+    const mb = { ...mb0, uidNext: listing.status.uidNext, highestModseq: listing.status.highestModseq };
+    sel.uids = listing.uids.slice(); // the session's own copy: it changes as updates are announced
+    const kw = listing.keywords;
+    const firstUnseen = listing.firstUnseen;
     for (const k of kw) sel.keywords.add(k);
     const lines: string[] = [];
     lines.push(`* FLAGS ${renderFlagList([...SYSTEM_FLAGS, ...kw])}\r\n`);
-    lines.push(`* ${metas.length} EXISTS\r\n`);
+    lines.push(`* ${sel.uids.length} EXISTS\r\n`);
     if (!s.rev2) {
       lines.push("* 0 RECENT\r\n"); // RFC 3501 §7.3.2; \Recent is not kept (RFC 9051 dropped it)
       if (firstUnseen > 0) lines.push(`* OK [UNSEEN ${firstUnseen}] First unseen message\r\n`);

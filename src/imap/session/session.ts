@@ -31,6 +31,8 @@ import { CommandParser, type ParsedCommand, type ParseResult } from "../parser.j
 import { mailboxFromWire, mailboxToWire } from "../encode.js";
 import { ImapError, no } from "./errors.js";
 import type { ParsedCache } from "./cache.js";
+import type { MailboxViews } from "../../store/views.js";
+import type { HeaderCache } from "./headers.js";
 import type { SelectedMailbox } from "./selected.js";
 import { HANDLERS, type SessionState } from "../handlers/index.js";
 
@@ -43,6 +45,10 @@ export const MAX_BAD_COMMANDS = 20;
 
 export interface SharedState {
   cache: ParsedCache;
+  /** Mailbox listings kept current from store events (SELECT, SEARCH, flag-only FETCH). */
+  views: MailboxViews;
+  /** Searchable header fields per message (SEARCH header and SENT* keys). */
+  headers: HeaderCache;
 }
 
 export class ImapSession {
