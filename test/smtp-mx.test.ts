@@ -258,8 +258,10 @@ test("greeting pause: paid on an address's first connection, not again once it w
   };
   const first = await greetedAfter();
   assert.ok(first >= 195, `first connection greeted after the 200 ms pause (${first.toFixed(0)} ms)`);
-  const second = await greetedAfter();
-  assert.ok(second < 195, `second connection greeted without the pause (${second.toFixed(0)} ms)`);
+  // Without the pause a loopback greeting takes a few milliseconds; the fastest of three (a busy
+  // machine may stall any one of them) must be well under the 200 ms pause.
+  const next = [await greetedAfter(), await greetedAfter(), await greetedAfter()];
+  assert.ok(Math.min(...next) < 150, `later connections greeted without the pause (${next.map((m) => m.toFixed(0)).join(", ")} ms)`);
 });
 
 test("too many bad commands: 421 4.7.0 and the connection is closed", async () => {
