@@ -18,6 +18,7 @@ import { Worker } from "node:worker_threads";
 import { createRequire } from "node:module";
 import type { DB } from "./db.js";
 import type { AuditLogger } from "../log/audit.js";
+import { stopWorker } from "./textindex.js";
 
 const INTERVAL_MS = 200;
 const MAX_COMMITS = 200;
@@ -141,12 +142,6 @@ export class Checkpointer {
     const w = this.worker;
     this.worker = null;
     if (!w) return;
-    w.ref(); // keep the process alive until the worker has closed its connection
-    const exited = new Promise<void>((r) => w.once("exit", () => r()));
-    w.postMessage("close");
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([exited, new Promise((r) => (timer = setTimeout(r, 5000)))]);
-    clearTimeout(timer);
-    await w.terminate().catch(() => undefined);
+    await stopWorker(w, "close", 5000); // after the worker has closed its connection
   }
 }

@@ -159,14 +159,8 @@ export class TextIndexer {
     this.timer = null;
     const w = this.worker;
     if (!w) return;
-    w.ref();
-    const exited = new Promise<void>((r) => w.once("exit", () => r()));
-    w.postMessage({ type: "close" });
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([exited, new Promise((r) => (timer = setTimeout(r, 10_000)))]);
-    clearTimeout(timer);
+    await stopWorker(w, { type: "close" }, 10_000);
     this.worker = null;
-    await w.terminate().catch(() => undefined);
     for (const resolve of this.drains.values()) resolve();
     this.drains.clear();
   }
@@ -181,6 +175,18 @@ export function startWorker(script: URL, workerData: unknown): Worker {
   const api = import.meta.resolve("tsx/esm/api");
   const boot = `import(${JSON.stringify(api)}).then((m) => { m.register(); return import(${JSON.stringify(ts)}); })`;
   return new Worker(boot, { eval: true, workerData });
+}
+
+/** Asks a worker thread to finish (`message`) and waits for it to exit, at most `deadlineMs`,
+ * then ends it. The process is kept alive meanwhile (the workers are unref'd while they run). */
+export async function stopWorker(w: Worker, message: unknown, deadlineMs: number): Promise<void> {
+  w.ref();
+  const exited = new Promise<void>((r) => w.once("exit", () => r()));
+  w.postMessage(message);
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([exited, new Promise((r) => (timer = setTimeout(r, deadlineMs)))]);
+  clearTimeout(timer);
+  await w.terminate().catch(() => undefined);
 }
 
 /** Bodies listed for indexing and not yet indexed. */
