@@ -289,6 +289,9 @@ mail_uid = ${vmail.uid}
 mail_gid = ${vmail.gid}
 default_process_limit = 6000
 default_client_limit = 20000
+# Performance mode puts thousands of clients in one imap process: the default 256 MiB address
+# space limit would kill it (and every client in it) long before the machine runs short.
+default_vsz_limit = 8G
 passdb {
   driver = passwd-file
   args = scheme=PLAIN username_format=%u ${dir}/passwd
