@@ -27,14 +27,14 @@ import { createWriteStream } from "node:fs";
 import { pipeline } from "node:stream/promises";
 import type { Helo, Transaction } from "./state.js";
 import type { Session } from "./session.js";
-import { Spool, tempPath } from "./spool.js";
+import { Spool, tempPath, type SpoolContent } from "./spool.js";
 import { receivedHeader, returnPathHeader } from "./trace.js";
 import { SmtpError, reply } from "./reply.js";
 import { countFields, normalizeHeaderAddress, parseAddressList, parseHeaderFields } from "./headers.js";
 import { ownsAddress } from "./resolve.js";
 import { StoreError } from "../store/types.js";
 import { audit } from "../log/audit.js";
-import type { Store, Id } from "../store/types.js";
+import type { Store, Id, NewMessage } from "../store/types.js";
 import { stripOwnAuthResults, verifyInbound, VerifyTimeout, type InboundVerdict } from "../mailauth/verify.js";
 import { parseMessage, type ParsedMessage } from "../imap/mime.js";
 
@@ -52,7 +52,7 @@ async function parseOnce(body: Body): Promise<ParsedMessage | null> {
 }
 
 /** A message for the store: in memory, or a closed file. */
-type Body = Buffer | { path: string; size: number };
+type Body = NewMessage["body"];
 
 /** Creates the spool for a transaction, with Return-Path: and our Received: already written. */
 export async function openSpool(s: Session, helo: Helo, tx: Transaction): Promise<Spool> {
@@ -94,7 +94,7 @@ export async function acceptMessage(s: Session, tx: Transaction, spool: Spool): 
   }
   if (s.role === "submission" && s.account) await checkFromHeader(s, fields, tx);
   // Threat model §3: mail from outside (MX, no AUTH) is authenticated; our own users are not.
-  const verdict = s.role === "mx" && !s.account && s.config.mailauth.enabled ? await checkAuthentication(s, tx, spool) : null;
+  const verdict = s.role === "mx" && !s.account && s.config.mailauth.enabled ? await checkAuthentication(s, tx, spool, content) : null;
 
   const localAccounts = new Set<number>();
   const remote = new Map<string, string[]>();
@@ -114,7 +114,7 @@ export async function acceptMessage(s: Session, tx: Transaction, spool: Spool): 
     // RFC 8601 §5: our Authentication-Results: on top, forged ones claiming our name removed.
     let localBody: Body = content.kind === "memory" ? content.data : { path: content.path, size: content.size };
     if (localAccounts.size > 0) {
-      const rewritten = await rewriteHeader(s, spool, header, verdict?.header ?? "");
+      const rewritten = await rewriteHeader(s, spool, content, header, verdict?.header ?? "");
       if (rewritten) {
         if (!Buffer.isBuffer(rewritten)) temps.push(rewritten.path);
         localBody = rewritten;
@@ -211,8 +211,7 @@ function heloName(s: Session): string {
 /** SPF/DKIM/DMARC of an inbound message (the spool file, past our trace fields, streamed into
  * mailauth). Refuses (550 5.7.1) on a DMARC p=reject failure; 451 when DNS is too slow or the
  * check breaks — the sender retries, nothing unchecked is delivered. */
-async function checkAuthentication(s: Session, tx: Transaction, spool: Spool): Promise<InboundVerdict> {
-  const content = await spool.finish();
+async function checkAuthentication(s: Session, tx: Transaction, spool: Spool, content: SpoolContent): Promise<InboundVerdict> {
   // In memory: the buffer itself (no stream machinery); a file: streamed (never read whole).
   const input = content.kind === "memory" ? content.data.subarray(spool.prefixLength) : spool.readFrom(spool.prefixLength);
   let verdict: InboundVerdict;
@@ -250,12 +249,11 @@ async function checkAuthentication(s: Session, tx: Transaction, spool: Spool): P
  * claiming our host name (RFC 8601 §5), then the body, streamed. Returns null when nothing would
  * change (no header to add and none to remove).
  */
-async function rewriteHeader(s: Session, spool: Spool, header: Buffer, authResults: string): Promise<Body | null> {
+async function rewriteHeader(s: Session, spool: Spool, content: SpoolContent, header: Buffer, authResults: string): Promise<Body | null> {
   const stripped = stripOwnAuthResults(header, s.hostname);
   // Info, not warn: mail we delivered before (forwarded back to us) legitimately carries our old fields.
   if (stripped.removed > 0) s.audit("smtp.protocol.abuse", { reason: "forged-authentication-results", count: stripped.removed });
   if (authResults === "" && stripped.removed === 0) return null;
-  const content = await spool.finish();
   const prefix = await spool.slice(0, spool.prefixLength);
   const head = Buffer.concat([prefix, Buffer.from(authResults, "utf8"), stripped.header]);
   if (content.kind === "memory") return Buffer.concat([head, content.data.subarray(spool.prefixLength + header.length)]);

@@ -262,7 +262,8 @@ export class Spool {
     this.written += buf.length;
   }
 
-  /** Ends the spool (a file is flushed and closed); returns its content. Call once. */
+  /** Ends the spool (a file is flushed and closed) and returns its content (the same content when
+   * called again). */
   async finish(): Promise<SpoolContent> {
     if (this.content) return this.content;
     if (this.file === null) {

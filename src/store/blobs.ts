@@ -12,8 +12,9 @@
 //
 // Invariant (with the commit order in sqlite-store.ts): a body file is written (a buffer: in place
 // under its new unique name; a caller's file: renamed into its fan-out directory), fsynced, and
-// that directory fsynced BEFORE the database row naming it is committed. So a committed row always has its whole file; a crash can only leave files
-// no row names (in tmp/ or in a fan-out directory), which removeOrphans() deletes at open.
+// that directory fsynced BEFORE the database row naming it is committed. So a committed row always
+// has its whole file; a crash can only leave files no row names (in tmp/ or in a fan-out
+// directory), which removeOrphans() deletes at open.
 // Files are unlinked only after the transaction deleting their last reference has committed.
 
 import { promises as fsp, constants as fsc, createReadStream } from "node:fs";
@@ -196,36 +197,62 @@ export function streamBody(loc: BodyLocation, range?: { start: number; end?: num
   return range ? createReadStream(loc.path, range.end === undefined ? { start: range.start } : { start: range.start, end: range.end }) : createReadStream(loc.path);
 }
 
-/** SQL for the names of unreferenced blobs that have a file to unlink (inline ones have none). */
-export const UNREFERENCED_FILES = "SELECT b.name FROM blobs b WHERE b.refs <= 0 AND NOT EXISTS (SELECT 1 FROM blob_data d WHERE d.blob_id = b.id)";
+/** Inside a write transaction: deletes the blob rows no message or queue entry refers to any
+ * more (their inline data goes with them, by trigger) and returns the names of those that have a
+ * file, to unlink once the transaction has committed. */
+export function deleteUnreferenced(st: Statements): string[] {
+  const rows = st
+    .get("SELECT b.name, EXISTS (SELECT 1 FROM blob_data d WHERE d.blob_id = b.id) AS inline FROM blobs b WHERE b.refs <= 0")
+    .all() as Array<{ name: string; inline: number }>;
+  if (rows.length === 0) return [];
+  st.get("DELETE FROM blobs WHERE refs <= 0").run();
+  return rows.filter((r) => !r.inline).map((r) => r.name);
+}
 
-/** Coalesced directory fsyncs: sync(dir) resolves after an fsync of `dir` that STARTED after the
- * call (so it covers a rename done before the call). Callers arriving while one runs share the
- * next one, so N concurrent renames into one directory cost at most two fsyncs, not N. */
+/** A coalesced sync: run() resolves after a run of `work` that STARTED after the call (so it
+ * covers every write made before the call); callers arriving while one runs share the next one,
+ * so N concurrent callers cost at most two runs, not N. */
+export class CoalescedSync {
+  private running: Promise<void> | null = null;
+  private next: Promise<void> | null = null;
+
+  constructor(private readonly work: () => Promise<void>) {}
+
+  run(): Promise<void> {
+    if (!this.running) return this.start();
+    this.next ??= this.running
+      .catch(() => undefined)
+      .then(() => {
+        this.next = null;
+        return this.start();
+      });
+    return this.next;
+  }
+
+  /** Resolves once no run is in progress or due. */
+  async settled(): Promise<void> {
+    await this.running?.catch(() => undefined);
+    await this.next?.catch(() => undefined);
+  }
+
+  private start(): Promise<void> {
+    const p = this.work().finally(() => {
+      if (this.running === p) this.running = null;
+    });
+    this.running = p;
+    return p;
+  }
+}
+
+/** Coalesced directory fsyncs (one CoalescedSync per directory): N concurrent renames into one
+ * directory cost at most two fsyncs. */
 export class DirSync {
-  private readonly state = new Map<string, { running: Promise<void> | null; next: Promise<void> | null }>();
+  private readonly dirs = new Map<string, CoalescedSync>();
 
   sync(dir: string): Promise<void> {
-    let s = this.state.get(dir);
-    if (!s) this.state.set(dir, (s = { running: null, next: null }));
-    const st = s;
-    const start = (): Promise<void> => {
-      const p = fsyncDir(dir).finally(() => {
-        if (st.running === p) st.running = null;
-      });
-      st.running = p;
-      return p;
-    };
-    if (!st.running) return start();
-    if (!st.next) {
-      st.next = st.running
-        .catch(() => undefined)
-        .then(() => {
-          st.next = null;
-          return start();
-        });
-    }
-    return st.next;
+    let c = this.dirs.get(dir);
+    if (!c) this.dirs.set(dir, (c = new CoalescedSync(() => fsyncDir(dir))));
+    return c.run();
   }
 }
 

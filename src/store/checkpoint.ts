@@ -18,7 +18,7 @@ import { Worker } from "node:worker_threads";
 import { createRequire } from "node:module";
 import type { DB } from "./db.js";
 import type { AuditLogger } from "../log/audit.js";
-import { stopWorker } from "./textindex.js";
+import { stopWorker, whenReady } from "./workers.js";
 
 const INTERVAL_MS = 200;
 const MAX_COMMITS = 200;
@@ -73,17 +73,15 @@ export class Checkpointer {
     const c = new Checkpointer(db, log);
     const module = createRequire(import.meta.url).resolve("better-sqlite3");
     const worker = new Worker(WORKER, { eval: true, workerData: { file, module } });
-    const ready = await new Promise<boolean>((resolve) => {
-      worker.once("message", (m: { ready?: boolean }) => resolve(m.ready === true));
-      worker.once("error", () => resolve(false));
-    });
-    if (!ready) {
-      await worker.terminate().catch(() => undefined);
+    const failed = await whenReady<{ ready?: boolean }>(worker, (m) => m.ready === true);
+    if (failed !== null) {
+      log?.warn({ err: failed }, "store: checkpoint worker did not start; SQLite checkpoints on commit");
       return null;
     }
     worker.unref();
     worker.on("message", (m: { ok?: boolean; error?: string }) => c.finished(m));
     worker.on("error", (err) => c.lost(err));
+    worker.on("exit", (code) => c.lost(`exited with ${code}`));
     c.worker = worker;
     db.pragma("wal_autocheckpoint = 0");
     return c;
@@ -129,6 +127,7 @@ export class Checkpointer {
   }
 
   private lost(err: unknown): void {
+    if (!this.worker) return; // closed, or already reported
     this.log?.error({ err: String(err) }, "store: checkpoint worker failed; SQLite checkpoints on commit again");
     this.worker = null;
     if (!this.closed) this.db.pragma("wal_autocheckpoint = 1000");

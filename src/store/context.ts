@@ -19,7 +19,7 @@
 import { promises as fsp } from "node:fs";
 import type { FileHandle } from "node:fs/promises";
 import type { AuditLogger } from "../log/audit.js";
-import { UNREFERENCED_FILES, type Blobs } from "./blobs.js";
+import { CoalescedSync, deleteUnreferenced, type Blobs } from "./blobs.js";
 import type { DB, Statements } from "./db.js";
 import type { MailboxEvent } from "./types.js";
 
@@ -90,9 +90,7 @@ export class Committer {
               outcomes.push({ ok: false, error });
             }
           }
-          const rows = this.st.get(UNREFERENCED_FILES).all() as Array<{ name: string }>;
-          this.st.get("DELETE FROM blobs WHERE refs <= 0").run(); // inline data goes with its row (trigger)
-          freed = rows.map((r) => r.name);
+          freed = deleteUnreferenced(this.st);
         })
         .immediate();
     } catch (error) {
@@ -153,45 +151,28 @@ export class Committer {
   }
 }
 
-/** fsyncs the database's WAL file through one long-lived handle. sync() resolves after an fsync
- * that STARTED after the call (so it covers every commit made before the call); callers arriving
- * while one runs share the next one. */
+/** fsyncs the database's WAL file through one long-lived handle, coalesced (blobs.ts
+ * CoalescedSync): sync() resolves after an fsync that STARTED after the call, so it covers every
+ * commit made before the call; callers arriving while one runs share the next one. */
 export class WalSync {
   private handle: Promise<FileHandle> | null = null;
-  private running: Promise<void> | null = null;
-  private next: Promise<void> | null = null;
+  private readonly coalesced = new CoalescedSync(async () => {
+    this.handle ??= fsp.open(this.file, "r");
+    const fh = await this.handle.catch((e: unknown) => {
+      this.handle = null;
+      throw e;
+    });
+    await fh.sync();
+  });
 
   constructor(private readonly file: string) {}
 
   sync(): Promise<void> {
-    if (!this.running) return this.start();
-    this.next ??= this.running
-      .catch(() => undefined)
-      .then(() => {
-        this.next = null;
-        return this.start();
-      });
-    return this.next;
-  }
-
-  private start(): Promise<void> {
-    const p = (async () => {
-      this.handle ??= fsp.open(this.file, "r");
-      const fh = await this.handle.catch((e: unknown) => {
-        this.handle = null;
-        throw e;
-      });
-      await fh.sync();
-    })().finally(() => {
-      if (this.running === p) this.running = null;
-    });
-    this.running = p;
-    return p;
+    return this.coalesced.run();
   }
 
   async close(): Promise<void> {
-    await this.running?.catch(() => undefined);
-    await this.next?.catch(() => undefined);
+    await this.coalesced.settled();
     const h = this.handle;
     this.handle = null;
     if (h) await (await h.catch(() => null))?.close().catch(() => undefined);

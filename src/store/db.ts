@@ -147,8 +147,8 @@ const MIGRATIONS: string[] = [
   // 1 -> 2: the full-text index of message text (IMAP SEARCH BODY/TEXT). One row per blob (a body
   // shared by COPY is indexed once), rowid = blobs.id; contentless (the text lives in the body
   // file), trigram-tokenised so any substring of >= 3 characters is found. Rows of messages
-  // stored before this version are listed in text_pending and indexed when the store is opened
-  // (sqlite-store.ts backfillText); search falls back to reading bodies while any are pending.
+  // stored before this version are listed in text_pending to be indexed (since migration 4 the
+  // index lives in text.db; textindex.ts); search reads bodies while many are pending.
   `
   CREATE VIRTUAL TABLE message_text USING fts5(
     header, body, tokenize = 'trigram case_sensitive 0', content = '', contentless_delete = 1

@@ -9,7 +9,7 @@
 // - each mailbox's counters (messages, unseen, deleted, size) equal the aggregates of its rows,
 //   and no message has a UID >= uid_next or a MODSEQ > highest_modseq;
 // - every message body is in the search index (text.db, under its blob's id and name) or still
-//   listed for indexing (text_pending, textindex.ts); inline bodies (blob_data) have their size.
+//   listed for indexing (text_pending, textindex.ts).
 // It only reads: orphaned files are removed at open (sqlite-store.ts), never here.
 
 import { promises as fsp } from "node:fs";
@@ -111,8 +111,7 @@ export async function checkIntegrity(ctx: Ctx): Promise<IntegrityReport> {
         if (!st) {
           missing.add(b.name);
           add(`blob ${b.name}: file is missing`);
-        }
-        else if (st.size !== b.size) add(`blob ${b.name}: file has ${st.size} bytes, expected ${b.size}`);
+        } else if (st.size !== b.size) add(`blob ${b.name}: file has ${st.size} bytes, expected ${b.size}`);
         else if ((st.mode & 0o077) !== 0) add(`blob ${b.name}: file mode ${(st.mode & 0o777).toString(8)} is open to others`);
       }),
     );

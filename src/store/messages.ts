@@ -145,7 +145,7 @@ export async function deliver(ctx: Ctx, mailboxIds: Id[], message: NewMessage): 
   const size = Buffer.isBuffer(message.body) ? message.body.length : message.body.size;
   checkQuota(ctx, perAccount(targets, size));
   const blob = await ctx.blobs.write(message.body);
-  const done = ctx.committer.submit(
+  const results = await ctx.committer.submit(
     (tx: Tx) => {
       const rows = mailboxIds.map((id) => requireMailbox(ctx, id));
       checkQuota(ctx, perAccount(rows, blob.size));
@@ -160,7 +160,6 @@ export async function deliver(ctx: Ctx, mailboxIds: Id[], message: NewMessage): 
     },
     () => blob.undo(),
   );
-  const results = await done;
   ctx.indexer?.kick();
   return results;
 }

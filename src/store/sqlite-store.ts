@@ -34,7 +34,7 @@ import type {
   StoreFlagsResult,
   TextQuery,
 } from "./types.js";
-import { Blobs, UNREFERENCED_FILES, ensureDir } from "./blobs.js";
+import { Blobs, deleteUnreferenced, ensureDir } from "./blobs.js";
 import { Committer, WalSync, type Ctx } from "./context.js";
 import { Checkpointer } from "./checkpoint.js";
 import { openDatabase, Statements } from "./db.js";
@@ -115,11 +115,10 @@ export class SqliteStore implements Store {
    * unreferenced blobs. Runs only in the owning process (lock.ts). */
   private async recover(): Promise<void> {
     const { db, st, blobs, log } = this.ctx;
-    const dead = st.get(UNREFERENCED_FILES).all() as Array<{ name: string }>;
-    db.transaction(() => st.get("DELETE FROM blobs WHERE refs <= 0").run()).immediate();
+    const dead = db.transaction(() => deleteUnreferenced(st)).immediate();
     const known = new Set(db.prepare("SELECT name FROM blobs").pluck(true).all() as string[]);
     const removed = await blobs.removeOrphans((n) => known.has(n));
-    await blobs.remove(dead.map((d) => d.name));
+    await blobs.remove(dead);
     if (removed.length + dead.length > 0) {
       log?.warn({ removed: removed.length + dead.length }, "store: removed body files left by an interrupted write");
     }

@@ -20,13 +20,14 @@
 //   remain unindexed (no indexer in this process, or a large backlog after an upgrade), or when
 //   the indexer is not running.
 
-import { Worker } from "node:worker_threads";
+import type { Worker } from "node:worker_threads";
 import { promises as fsp } from "node:fs";
 import Database from "better-sqlite3";
 import type { Ctx } from "./context.js";
 import type { Id, TextQuery } from "./types.js";
 import { requireMailbox } from "./mailboxes.js";
 import { TEXT_SCHEMA } from "./textschema.js";
+import { startWorker, stopWorker, whenReady } from "./workers.js";
 
 /** How long new bodies wait to be indexed together. */
 const INDEX_DELAY_MS = 200;
@@ -87,14 +88,9 @@ export class TextIndexer {
   /** Starts the indexer thread; null (searches then scan) if it cannot start. */
   static async start(ctx: Ctx, o: { textFile: string; mainFile: string; blobRoot: string }): Promise<TextIndexer | null> {
     const worker = startWorker(new URL("./textworker.js", import.meta.url), o);
-    const ready = await new Promise<string | null>((resolve) => {
-      worker.once("message", (m: WorkerMessage) => resolve(m.type === "ready" ? null : (m.error ?? "no ready message")));
-      worker.once("error", (e) => resolve(String(e)));
-      worker.once("exit", (code) => resolve(`exited with ${code}`));
-    });
-    if (ready !== null) {
-      ctx.log?.error({ err: ready }, "store: the text indexer did not start; SEARCH BODY/TEXT reads bodies");
-      await worker.terminate().catch(() => undefined);
+    const failed = await whenReady<WorkerMessage>(worker, (m) => m.type === "ready");
+    if (failed !== null) {
+      ctx.log?.error({ err: failed }, "store: the text indexer did not start; SEARCH BODY/TEXT reads bodies");
       return null;
     }
     const t = new TextIndexer(ctx, worker);
@@ -164,29 +160,6 @@ export class TextIndexer {
     for (const resolve of this.drains.values()) resolve();
     this.drains.clear();
   }
-}
-
-/** Starts a worker thread running `script` (a sibling module, named .js). Run from source (.ts
- * files under tsx, as the tests do), the thread loads the .ts file through tsx's loader, which a
- * worker does not inherit. */
-export function startWorker(script: URL, workerData: unknown): Worker {
-  if (!import.meta.url.endsWith(".ts")) return new Worker(script, { workerData });
-  const ts = script.href.replace(/\.js$/, ".ts");
-  const api = import.meta.resolve("tsx/esm/api");
-  const boot = `import(${JSON.stringify(api)}).then((m) => { m.register(); return import(${JSON.stringify(ts)}); })`;
-  return new Worker(boot, { eval: true, workerData });
-}
-
-/** Asks a worker thread to finish (`message`) and waits for it to exit, at most `deadlineMs`,
- * then ends it. The process is kept alive meanwhile (the workers are unref'd while they run). */
-export async function stopWorker(w: Worker, message: unknown, deadlineMs: number): Promise<void> {
-  w.ref();
-  const exited = new Promise<void>((r) => w.once("exit", () => r()));
-  w.postMessage(message);
-  let timer: NodeJS.Timeout | undefined;
-  await Promise.race([exited, new Promise((r) => (timer = setTimeout(r, deadlineMs)))]);
-  clearTimeout(timer);
-  await w.terminate().catch(() => undefined);
 }
 
 /** Bodies listed for indexing and not yet indexed. */
